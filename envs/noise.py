@@ -1,0 +1,131 @@
+"""Exogenous randomness of each period, sampled apart from the dynamics.
+
+Env i draws from its own random stream, ``PCG64(SeedSequence(seed, spawn_key=(i,)))``,
+so its trajectory does not depend on how many envs run beside it, and two
+``NoiseStream``s built with the same seed give the same demand and lead-time
+scenarios: run several policies through them and they are compared on common
+random numbers. Uniforms are drawn per env in blocks of periods (one generator
+call per env per block), then turned into demands and lead times for the whole
+batch at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from envs.network import Network
+
+
+@dataclass
+class Noise:
+    """The randomness of one period for B envs.
+
+    Attributes:
+        demand: customer demand at each demand node [B, D] (whole units).
+        lead_time: lead time of a shipment placed this period on each lane [B, E].
+        node_disruption: uniforms [B, N] that drive the nodes' up/down process, or None.
+        lane_disruption: uniforms [B, E] that drive the lanes' up/down process, or None.
+    """
+
+    demand: np.ndarray
+    lead_time: np.ndarray
+    node_disruption: np.ndarray | None = None
+    lane_disruption: np.ndarray | None = None
+
+
+class NoiseStream:
+    """Per-env random streams for a network.
+
+    Args:
+        net: the network whose demand and lead times are drawn.
+        num_envs: B, the number of envs.
+        seed: root seed; env i uses ``SeedSequence(seed, spawn_key=(first_env + i,))``.
+        first_env: index of the first env (lets a sub-batch reproduce envs of a larger one).
+        block: periods of uniforms drawn per env per generator call.
+    """
+
+    def __init__(
+        self, net: Network, num_envs: int, seed: int | None = 0, first_env: int = 0, block: int = 128
+    ):
+        self.net = net
+        self.num_envs = num_envs
+        self.block = block
+        self._stochastic_lanes = net.stochastic_lanes
+        self._n_demand = 0 if net.demand.trace is not None else net.num_demand_nodes
+        self._n_lead = len(self._stochastic_lanes)
+        self._n_disrupt = net.num_nodes + net.num_lanes if net.has_disruptions else 0
+        self.width = self._n_demand + self._n_lead + self._n_disrupt
+        # Deterministic lead times never change: one array, reused every period.
+        self._base_lead_time = np.broadcast_to(
+            net.lead_time_support[:, 0], (num_envs, net.num_lanes)
+        ).copy()
+        self.seed(seed, first_env)
+
+    def seed(self, seed: int | None, first_env: int = 0) -> None:
+        """(Re)start every env's stream from ``seed``."""
+        if seed is None:
+            seed = int(np.random.SeedSequence().entropy % (2**63))
+        self.root_seed = seed
+        self.generators = [
+            np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(i,))))
+            for i in range(first_env, first_env + self.num_envs)
+        ]
+        self._buffer = np.empty((self.num_envs, self.block, self.width))
+        self._cursor = self.block
+
+    def reseed_envs(self, envs: np.ndarray, seeds: list[int]) -> None:
+        """Restart the streams of some envs (rarely used: ``reset(seed=...)`` on a sub-batch)."""
+        for i, s in zip(envs, seeds):
+            self.generators[i] = np.random.Generator(
+                np.random.PCG64(np.random.SeedSequence(s, spawn_key=(int(i),)))
+            )
+        self._cursor = self.block  # discard buffered uniforms so new streams start now
+
+    def _refill(self) -> None:
+        if self.width:
+            for i, gen in enumerate(self.generators):
+                gen.random(out=self._buffer[i])
+            # Uniforms of exactly 0 would map below every table entry; nudge them in.
+            np.maximum(self._buffer, np.finfo(float).tiny, out=self._buffer)
+        self._cursor = 0
+
+    def draw(self, period: np.ndarray) -> Noise:
+        """The next period's noise for every env, given each env's period index [B]."""
+        if self._cursor >= self.block:
+            self._refill()
+        u = self._buffer[:, self._cursor]
+        self._cursor += 1
+        net = self.net
+        demand = net.demand.draw(u[:, : self._n_demand], period)
+        lead_time = self._base_lead_time
+        if self._n_lead:
+            lead_time = lead_time.copy()
+            lanes = self._stochastic_lanes
+            lu = u[:, self._n_demand : self._n_demand + self._n_lead]
+            # Inverse CDF per lane: count the CDF steps below the uniform.
+            k = (lu[:, :, None] >= net.lead_time_cdf[lanes][None]).sum(-1)
+            lead_time[:, lanes] = net.lead_time_support[lanes, np.minimum(k, net.lead_time_cdf.shape[1] - 1)]
+        node_u = lane_u = None
+        if self._n_disrupt:
+            start = self._n_demand + self._n_lead
+            node_u = u[:, start : start + net.num_nodes]
+            lane_u = u[:, start + net.num_nodes :]
+        return Noise(demand, lead_time, node_u, lane_u)
+
+    def path(self, periods: int, start_period: int = 0) -> list[Noise]:
+        """The next ``periods`` periods of noise (for oracles and tests), envs in step."""
+        period = np.full(self.num_envs, start_period)
+        out = []
+        for t in range(periods):
+            noise = self.draw(period + t)
+            out.append(
+                Noise(
+                    noise.demand.copy(),
+                    noise.lead_time.copy(),
+                    None if noise.node_disruption is None else noise.node_disruption.copy(),
+                    None if noise.lane_disruption is None else noise.lane_disruption.copy(),
+                )
+            )
+        return out

@@ -1,0 +1,82 @@
+"""The observation vector: what it holds, in what order, under which names.
+
+Entries, in order (quantities divided by ``scale``, the mean demand per period of an
+average demand node):
+
+- ``on_hand[<node>]`` for each stocking node;
+- ``backlog[<node>]`` for each backlogging demand node;
+- ``pipeline[<lane>][+k]`` for each lane and k = 1..(its longest lead time): units that
+  arrive k periods from now;
+- ``demand[<node>]`` last period's demand at each demand node;
+- ``season_sin``, ``season_cos`` when demand is seasonal: the phase of the season cycle;
+- ``up[<node>]`` / ``up[<lane>]`` (0 or 1) for each node or lane that can be disrupted.
+
+``ObservationLayout.names`` lists them; ``layout.index("on_hand[store]")`` finds one.
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+
+from envs.network import Network
+from envs.transition import State
+
+
+class ObservationLayout:
+    """Builds observations [B, F] (float32) from states, for one network."""
+
+    def __init__(self, net: Network):
+        self.net = net
+        self.scale = float(max(np.mean(net.demand.mean_demand), 1e-6))
+        names: list[str] = []
+        self.stock_nodes = net.stock_nodes
+        names += [f"on_hand[{net.node_names[i]}]" for i in self.stock_nodes]
+        self.backlog_nodes = net.demand_nodes[net.is_backlog]
+        names += [f"backlog[{net.node_names[i]}]" for i in self.backlog_nodes]
+        lanes, ages = [], []
+        for e, lt in enumerate(net.lead_times):
+            for k in range(1, lt.max + 1):
+                lanes.append(e)
+                ages.append(k - 1)
+                names.append(f"pipeline[{net.lane_names[e]}][+{k}]")
+        self.pipe_lane, self.pipe_slot = np.array(lanes, dtype=int), np.array(ages, dtype=int)
+        names += [f"demand[{net.node_names[i]}]" for i in net.demand_nodes]
+        self.season = net.demand.season_period if net.demand.trace is None else 1
+        if self.season > 1:
+            names += ["season_sin", "season_cos"]
+        self.flag_nodes = np.flatnonzero(net.node_failure > 0)
+        self.flag_lanes = np.flatnonzero(net.lane_failure > 0)
+        names += [f"up[{net.node_names[i]}]" for i in self.flag_nodes]
+        names += [f"up[{net.lane_names[e]}]" for e in self.flag_lanes]
+        self.names = names
+        low = np.zeros(len(names), dtype=np.float32)
+        if self.season > 1:
+            low[names.index("season_sin")] = low[names.index("season_cos")] = -1.0
+        self.space = gym.spaces.Box(low, np.inf, (len(names),), np.float32)
+
+    def index(self, name: str) -> int:
+        return self.names.index(name)
+
+    def build(self, state: State) -> np.ndarray:
+        b = state.num_envs
+        out = np.empty((b, len(self.names)), dtype=np.float32)
+        inv = 1.0 / self.scale
+        i = 0
+        for block in (
+            state.on_hand[:, self.stock_nodes],
+            state.backlog[:, self.backlog_nodes],
+            state.pipeline[:, self.pipe_lane, self.pipe_slot],
+            state.last_demand,
+        ):
+            w = block.shape[1]
+            np.multiply(block, inv, out=out[:, i : i + w], casting="unsafe")
+            i += w
+        if self.season > 1:
+            angle = 2 * np.pi * (state.period % self.season) / self.season
+            out[:, i], out[:, i + 1] = np.sin(angle), np.cos(angle)
+            i += 2
+        nf, lf = len(self.flag_nodes), len(self.flag_lanes)
+        out[:, i : i + nf] = state.node_up[:, self.flag_nodes]
+        out[:, i + nf : i + nf + lf] = state.lane_up[:, self.flag_lanes]
+        return out

@@ -1,0 +1,161 @@
+"""Presets: Hydra configs in conf/env/, usable with or without Hydra.
+
+Each preset is a YAML file ``conf/env/<name>.yaml`` typed by ``EnvConfig`` (registered in
+Hydra's ConfigStore as ``env/_schema``). Outside a Hydra app, ``load_env_config`` composes
+one with overrides, and the registered Gymnasium ids build envs from them:
+
+    gymnasium.make("invnet/LostSales-v0", overrides=["env.penalty=19"])
+    gymnasium.make_vec("invnet/Network-v0", num_envs=1024, vectorization_mode="vector_entry_point")
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from hydra import compose, initialize_config_dir
+from hydra.core.config_store import ConfigStore
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import DictConfig, OmegaConf
+
+from envs.network import Network, NetworkConfig, build_network
+
+CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+
+# Registered Gymnasium id (invnet/<Id>-v0) -> preset file name in conf/env/.
+PRESETS = {
+    "LostSales": "lost_sales",
+    "Backlog": "backlog",
+    "Serial": "serial",
+    "OWMR": "owmr",
+    "OWMRTransship": "owmr_transship",
+    "Network": "network",
+    "Custom": "custom",
+}
+
+
+@dataclass
+class EnvConfig:
+    """An environment: a network plus the front end's episode and action settings."""
+
+    name: str = "???"
+    episode_length: int = 200
+    """Periods per episode; the end of an episode is a truncation."""
+    action_mode: str = "order_up_to"
+    """``order_up_to`` | ``quantity`` | ``discrete`` | ``raw`` (see envs.actions)."""
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+    edge_list: str | None = None
+    """A YAML edge list (path relative to conf/ or absolute) that replaces ``network``."""
+    # Preset knobs that the network interpolates (``${env.penalty}``); None where unused.
+    demand_mean: Any = None
+    holding_cost: Any = None
+    penalty: Any = None
+    lead_time: Any = None
+    fixed_cost: Any = None
+    unmet: Any = None
+    transfer_cost: Any = None
+
+
+ConfigStore.instance().store(group="env", name="_schema", node=EnvConfig)
+
+
+def load_env_config(preset: str, overrides: list[str] | None = None) -> DictConfig:
+    """Compose ``conf/env/<preset>.yaml`` with Hydra overrides (e.g. ``env.penalty=19``)."""
+    if not (CONF_DIR / "env" / f"{preset}.yaml").exists():
+        known = sorted(p.stem for p in (CONF_DIR / "env").glob("*.yaml"))
+        raise ValueError(f"env: unknown preset {preset!r}; known presets: {known}")
+    args = [f"env={preset}", *(overrides or [])]
+    if GlobalHydra.instance().is_initialized():
+        cfg = compose(config_name="preset", overrides=args)
+    else:
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            cfg = compose(config_name="preset", overrides=args)
+    return cfg.env
+
+
+def network_config(env_cfg: Any) -> Any:
+    """The network config of an env config: its ``network``, or its ``edge_list`` file."""
+    if env_cfg.get("edge_list"):
+        return read_edge_list(env_cfg["edge_list"])
+    return env_cfg["network"]
+
+
+def make_network(env_cfg: Any) -> Network:
+    """Build and validate the network of an env config."""
+    return build_network(network_config(env_cfg))
+
+
+def read_edge_list(path: str) -> dict:
+    """Read a network from a YAML edge list.
+
+    Format::
+
+        nodes:
+          factory: {kind: supplier}
+          store: {holding_cost: 1, demand: {dist: poisson, mean: 4}, unmet: lost, penalty: 9}
+        edges:
+          - [factory, store, {lead_time: 2, unit_cost: 1}]
+          - [store, other_store, {kind: transfer, lead_time: 0}]
+        rationing: proportional   # optional, like every other NetworkConfig field
+    """
+    file = Path(path)
+    if not file.is_absolute():
+        file = CONF_DIR / file
+    if not file.exists():
+        raise ValueError(f"env.edge_list: file not found: {str(file)!r}")
+    data = yaml.safe_load(file.read_text()) or {}
+    if not isinstance(data.get("nodes"), dict) or not isinstance(data.get("edges"), list):
+        raise ValueError(
+            f"env.edge_list: {str(file)!r} needs a 'nodes' mapping and an 'edges' list"
+        )
+    nodes = [{"name": name, **(attrs or {})} for name, attrs in data["nodes"].items()]
+    lanes = []
+    for j, edge in enumerate(data["edges"]):
+        if not isinstance(edge, list) or len(edge) not in (2, 3):
+            raise ValueError(
+                f"env.edge_list: edges[{j}] must be [source, destination, {{attributes}}], "
+                f"got {edge!r}"
+            )
+        lanes.append({"source": edge[0], "destination": edge[1], **(edge[2] if len(edge) == 3 else {})})
+    extra = {k: v for k, v in data.items() if k not in ("nodes", "edges")}
+    return {"nodes": nodes, "lanes": lanes, **extra}
+
+
+def _env_kwargs(preset: str, overrides: list[str] | None, **kwargs) -> tuple[Network, dict]:
+    cfg = load_env_config(preset, overrides)
+    settings = {
+        "episode_length": kwargs.pop("episode_length", cfg.episode_length),
+        "action_mode": kwargs.pop("action_mode", cfg.action_mode),
+        **kwargs,
+    }
+    return make_network(cfg), settings
+
+
+def make_env(preset: str, overrides: list[str] | None = None, **kwargs):
+    """Single ``InventoryNetworkEnv`` of a preset (the registered ``entry_point``)."""
+    from envs.inventory_env import InventoryNetworkEnv
+
+    net, settings = _env_kwargs(preset, overrides, **kwargs)
+    return InventoryNetworkEnv(net, **settings)
+
+
+def make_vec_env(preset: str, num_envs: int = 8, overrides: list[str] | None = None, **kwargs):
+    """``InventoryNetworkVecEnv`` of a preset (the registered ``vector_entry_point``)."""
+    from envs.inventory_env import InventoryNetworkVecEnv
+
+    net, settings = _env_kwargs(preset, overrides, **kwargs)
+    return InventoryNetworkVecEnv(net, num_envs=num_envs, **settings)
+
+
+def make_sb3_vec_env(preset: str, num_envs: int = 8, overrides: list[str] | None = None, **kwargs):
+    """``InventoryNetworkSB3VecEnv`` of a preset, for stable-baselines3."""
+    from envs.sb3 import InventoryNetworkSB3VecEnv
+
+    net, settings = _env_kwargs(preset, overrides, **kwargs)
+    return InventoryNetworkSB3VecEnv(net, num_envs=num_envs, **settings)
+
+
+def as_container(cfg: Any) -> Any:
+    return OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg

@@ -1,0 +1,123 @@
+"""The batched simulator that every front end wraps: state, noise, action map, clock.
+
+``Simulator`` owns B envs of one network. Its ``step`` applies the action
+parametrisation, draws this period's noise, calls the pure ``transition``, and
+resets envs whose episode ended — in exactly one place, by a masked select
+(``State.select``) — so the Gymnasium VectorEnv, the single Env and the SB3
+VecEnv adapter all share one behaviour.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from envs.actions import ActionMap
+from envs.network import Network, build_network
+from envs.noise import NoiseStream
+from envs.observations import ObservationLayout
+from envs.transition import Costs, Flows, State, initial_state, transition
+
+
+@dataclass
+class StepResult:
+    """What one batched step produced.
+
+    ``obs`` is the observation after any same-step reset; ``final_obs`` the observation
+    of the last state of the episodes that just ended (rows where ``truncated``).
+    """
+
+    obs: np.ndarray
+    reward: np.ndarray
+    terminated: np.ndarray
+    truncated: np.ndarray
+    costs: Costs
+    flows: Flows
+    final_obs: np.ndarray | None
+
+
+class Simulator:
+    """B envs of one inventory network with a fixed episode length.
+
+    Args:
+        network: a ``Network`` or a network config (dict / OmegaConf / ``NetworkConfig``).
+        num_envs: B.
+        episode_length: periods per episode; the end of an episode is a truncation
+            (inventory problems are infinite-horizon).
+        action_mode: ``order_up_to`` (default), ``quantity``, ``discrete`` or ``raw``.
+        seed: root seed of the per-env noise streams.
+        first_env: stream index of env 0 (a single env can replay env i of a batch).
+    """
+
+    def __init__(
+        self,
+        network: Network | Any,
+        num_envs: int = 1,
+        episode_length: int = 200,
+        action_mode: str = "order_up_to",
+        seed: int | None = None,
+        first_env: int = 0,
+    ):
+        if int(num_envs) < 1:
+            raise ValueError(f"num_envs: must be >= 1, got {num_envs!r}")
+        if int(episode_length) < 1:
+            raise ValueError(f"episode_length: must be >= 1, got {episode_length!r}")
+        self.net = network if isinstance(network, Network) else build_network(network)
+        self.num_envs = int(num_envs)
+        self.episode_length = int(episode_length)
+        self.first_env = first_env
+        self.actions = ActionMap(self.net, action_mode)
+        self.layout = ObservationLayout(self.net)
+        self.noise = NoiseStream(self.net, self.num_envs, seed, first_env)
+        self.state = initial_state(self.net, self.num_envs)
+        self._fresh = initial_state(self.net, self.num_envs)
+        self._no = np.zeros(self.num_envs, dtype=bool)
+
+    def reset(self, seed: int | None = None) -> np.ndarray:
+        """Start every env's episode; with ``seed``, restart the noise streams too."""
+        if seed is not None:
+            self.noise.seed(seed, self.first_env)
+        self.state = initial_state(self.net, self.num_envs)
+        return self.layout.build(self.state)
+
+    def step(self, action: np.ndarray) -> StepResult:
+        state = self.state
+        quantities = self.actions.to_quantities(action, state)
+        noise = self.noise.draw(state.period)
+        state, costs, flows = transition(self.net, state, quantities, noise)
+        truncated = state.period >= self.episode_length
+        final_obs = None
+        if truncated.any():
+            final_obs = self.layout.build(state)
+            state = state.select(truncated, self._fresh)
+        self.state = state
+        return StepResult(
+            obs=self.layout.build(state),
+            reward=-costs.total,
+            terminated=self._no.copy(),
+            truncated=truncated,
+            costs=costs,
+            flows=flows,
+            final_obs=final_obs,
+        )
+
+
+def step_info(result: StepResult) -> dict[str, np.ndarray]:
+    """Per-step info as arrays with the batch axis first: ``cost/<component>`` [B] and the
+    flows [B, D], [B, E] or [B, N] (see ``envs.transition.Flows``)."""
+    info: dict[str, np.ndarray] = {f"cost/{k}": v for k, v in result.costs.as_dict().items()}
+    f = result.flows
+    info.update(
+        demand=f.demand,
+        sales=f.sales,
+        filled=f.filled,
+        lost=f.lost,
+        backlog=f.backlog,
+        shipped=f.shipped,
+        received=f.received,
+        clipped=f.clipped,
+        overflow=f.overflow,
+    )
+    return info

@@ -1,0 +1,360 @@
+"""One period of the inventory network, for a batch of B envs at once.
+
+``transition(net, state, action, noise)`` reads top to bottom in the event order
+of the design (DESIGN.md, "Event order in a period"):
+
+1. Arrivals — already applied: a ``State`` is always the decision-time state of
+   period t, i.e. after the arrivals due at the start of t (step 5 below of the
+   previous call), so a policy sees the stock it can use.
+2. Decision — the action's shipments leave their sources' on-hand at once
+   (rationed when a source is short, see ``envs.network``); a shipment with lead
+   time L arrives at the start of period t+L, before that period's demand; L=0
+   lands now.
+3. Demand — served from on-hand; backlog (served first) or lost sales per node.
+4. Costs — on the end-of-period state.
+5. Advance — period t+1 begins: its arrivals land, disruptions switch, t += 1.
+
+There is no Python loop over envs, nodes or lanes: every step is array code over
+the leading batch axis.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from envs.network import Network
+from envs.noise import Noise
+
+
+@dataclass
+class State:
+    """Decision-time state of B envs (every array has the batch axis first).
+
+    Attributes:
+        on_hand: stock on hand per node [B, N] (always 0 at suppliers).
+        backlog: backlogged customer demand per node [B, N].
+        pipeline: in transit per lane by arrival: ``pipeline[:, e, k]`` arrives at the start
+            of period t+1+k [B, E, Lmax].
+        period: period index t since the episode began [B].
+        node_up: whether each node can ship [B, N].
+        lane_up: whether each lane can carry new shipments [B, E].
+        last_demand: demand observed in the previous period per demand node [B, D].
+    """
+
+    on_hand: np.ndarray
+    backlog: np.ndarray
+    pipeline: np.ndarray
+    period: np.ndarray
+    node_up: np.ndarray
+    lane_up: np.ndarray
+    last_demand: np.ndarray
+
+    @property
+    def num_envs(self) -> int:
+        return self.on_hand.shape[0]
+
+    def in_transit(self) -> np.ndarray:
+        """Units in transit on each lane [B, E]."""
+        return self.pipeline.sum(axis=-1)
+
+    def inventory_position(self, net: Network) -> np.ndarray:
+        """On-hand + in transit to the node − backlog, per node [B, N] (installation)."""
+        return self.on_hand - self.backlog + self.in_transit() @ net.destination_incidence
+
+    def copy(self) -> State:
+        return State(**{f.name: getattr(self, f.name).copy() for f in fields(self)})
+
+    def select(self, mask: np.ndarray, other: State) -> State:
+        """Per env, ``other`` where ``mask`` [B] is True, else self (the autoreset select)."""
+        out = {}
+        for f in fields(self):
+            a, b = getattr(self, f.name), getattr(other, f.name)
+            m = mask.reshape((-1,) + (1,) * (a.ndim - 1))
+            out[f.name] = np.where(m, b, a)
+        return State(**out)
+
+
+@dataclass
+class Costs:
+    """Cost of one period per env [B], by component (see ``total``)."""
+
+    holding: np.ndarray
+    in_transit: np.ndarray
+    backlog: np.ndarray
+    lost_sales: np.ndarray
+    overflow: np.ndarray
+    ordering: np.ndarray
+    transfer: np.ndarray
+
+    @property
+    def total(self) -> np.ndarray:
+        return (
+            self.holding
+            + self.in_transit
+            + self.backlog
+            + self.lost_sales
+            + self.overflow
+            + self.ordering
+            + self.transfer
+        )
+
+    def as_dict(self) -> dict[str, np.ndarray]:
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["total"] = self.total
+        return out
+
+
+@dataclass
+class Flows:
+    """What moved in one period.
+
+    Attributes:
+        requested: quantity asked per lane after clipping to [0, capacity] [B, E].
+        clipped: units removed from the action by the lane capacity [B, E].
+        shipped: quantity that left its source per lane (after rationing) [B, E].
+        received: units that landed from each lane during this call [B, E] (lead time 0
+            shipments now, plus the arrivals at the start of the next period).
+        overflow: units disposed of at each node beyond its storage capacity [B, N].
+        demand: customer demand per demand node [B, D].
+        sales: units served to customers, backlog included [B, D].
+        filled: units of this period's demand served at once (for the fill rate) [B, D].
+        lost: demand lost [B, D].
+        backlog: backlog at the end of the period [B, D].
+    """
+
+    requested: np.ndarray
+    clipped: np.ndarray
+    shipped: np.ndarray
+    received: np.ndarray
+    overflow: np.ndarray
+    demand: np.ndarray
+    sales: np.ndarray
+    filled: np.ndarray
+    lost: np.ndarray
+    backlog: np.ndarray
+
+
+def initial_state(net: Network, num_envs: int) -> State:
+    """The state at the start of an episode: initial stock, nothing in transit, all up."""
+    b, n, e = num_envs, net.num_nodes, net.num_lanes
+    return State(
+        on_hand=np.broadcast_to(net.initial_on_hand, (b, n)).copy(),
+        backlog=np.zeros((b, n)),
+        pipeline=np.zeros((b, e, net.max_lead_time)),
+        period=np.zeros(b, dtype=np.int64),
+        node_up=np.ones((b, n), dtype=bool),
+        lane_up=np.ones((b, e), dtype=bool),
+        last_demand=np.zeros((b, net.num_demand_nodes)),
+    )
+
+
+def check_action(net: Network, action: np.ndarray) -> np.ndarray:
+    """Validate an action of order quantities per lane [B, E]; raise on NaN/inf or shape."""
+    action = np.asarray(action, dtype=float)
+    if action.ndim != 2 or action.shape[1] != net.num_lanes:
+        raise ValueError(
+            f"action: expected shape [num_envs, {net.num_lanes}] (one quantity per lane "
+            f"{list(net.lane_names)}), got {action.shape}"
+        )
+    if not np.isfinite(action).all():
+        env, lane = np.argwhere(~np.isfinite(action))[0]
+        raise ValueError(
+            f"action: non-finite quantity {action[env, lane]!r} for lane "
+            f"{net.lane_names[lane]!r} in env {env}"
+        )
+    return action
+
+
+def _allocate_in_lane_order(
+    net: Network, request: np.ndarray, available: np.ndarray
+) -> np.ndarray:
+    """Serve each source's lanes in lane order until its available units run out.
+
+    ``request`` [B, E], ``available`` [B, N] -> allocation [B, E].
+    """
+    order = _lanes_by_source(net)
+    req = request[:, order]
+    src = net.lane_source[order]
+    before = np.cumsum(req, axis=1) - req  # requests of earlier lanes (all sources)
+    group_start = _group_start(net)  # first sorted position of each lane's source group
+    before_in_group = before - before[:, group_start]
+    alloc = np.clip(available[:, src] - before_in_group, 0.0, req)
+    out = np.empty_like(alloc)
+    out[:, order] = alloc
+    return out
+
+
+def _lanes_by_source(net: Network) -> np.ndarray:
+    return _cached(net, "lanes_by_source", lambda: np.argsort(net.lane_source, kind="stable"))
+
+
+def _group_start(net: Network) -> np.ndarray:
+    def make():
+        src = net.lane_source[_lanes_by_source(net)]
+        return np.searchsorted(src, src, side="left")
+
+    return _cached(net, "group_start", make)
+
+
+def ration(net: Network, request: np.ndarray, available: np.ndarray) -> np.ndarray:
+    """Shipments per lane [B, E] given requests [B, E] and units available per node [B, N].
+
+    ``proportional``: floor(request * available / total request) per lane, then the whole
+    units left go one each to the lanes still short, in lane order. ``priority``: lane order.
+    """
+    total = request @ net.source_incidence
+    short = total > available
+    if not short.any():
+        return request
+    if net.rationing == "priority":
+        return _allocate_in_lane_order(net, request, available)
+    ratio = np.ones_like(total)
+    np.divide(available, total, out=ratio, where=short)
+    base = np.floor(request * ratio[:, net.lane_source])
+    left = np.where(short, available - base @ net.source_incidence, 0.0)
+    return base + _allocate_in_lane_order(net, np.minimum(request - base, 1.0), left)
+
+
+def _receive(net: Network, on_hand: np.ndarray, inbound: np.ndarray) -> np.ndarray:
+    """Add inbound units per node [B, N] to ``on_hand`` in place; return units overflowing."""
+    on_hand += inbound
+    overflow = np.maximum(on_hand - net.storage_capacity, 0.0)
+    on_hand -= overflow
+    return overflow
+
+
+def transition(
+    net: Network, state: State, action: np.ndarray, noise: Noise
+) -> tuple[State, Costs, Flows]:
+    """Advance B envs by one period.
+
+    Args:
+        net: the validated network.
+        state: decision-time state of period t (not modified).
+        action: order/transfer quantity per lane [B, E]; negative values are clipped to 0,
+            values above a lane's capacity are clipped (and counted in ``flows.clipped``),
+            non-integers are rounded; NaN or inf raises ``ValueError``.
+        noise: this period's demand, lead-time and disruption draws.
+
+    Returns:
+        ``(next_state, costs, flows)``: the decision-time state of period t+1, the cost of
+        period t by component, and what moved.
+    """
+    action = check_action(net, action)
+    b = state.num_envs
+
+    # 2. Decision: clip, ration at short sources, ship.
+    wanted = np.rint(np.maximum(action, 0.0))
+    requested = np.minimum(wanted, net.lane_capacity)
+    clipped = wanted - requested
+    requested = requested * state.lane_up
+    available = np.where(net.is_supplier, net.supplier_capacity, state.on_hand) * state.node_up
+    shipped = ration(net, requested, available)
+
+    on_hand = state.on_hand - shipped @ _stock_source_incidence(net)
+    lead_time = noise.lead_time
+    now = lead_time == 0
+    overflow = _receive(net, on_hand, (shipped * now) @ net.destination_incidence)
+    pipeline = state.pipeline.copy()
+    later = shipped * ~now
+    # Each (env, lane) puts its shipment in exactly one slot, so fancy += is safe.
+    slot = np.maximum(lead_time - 1, 0)
+    flat = pipeline.reshape(-1)
+    flat[_pipeline_base(net, b) + slot] += later
+
+    # 3. Demand: backlog first, then this period's demand, from on-hand.
+    dn = net.demand_nodes
+    demand = noise.demand
+    stock = on_hand[:, dn]
+    old_backlog = state.backlog[:, dn]
+    asked = demand + old_backlog
+    sales = np.minimum(stock, asked)
+    shortfall = asked - sales
+    on_hand[:, dn] = stock - sales
+    backlog = np.zeros_like(state.backlog)
+    backlog_d = shortfall * net.is_backlog
+    backlog[:, dn] = backlog_d
+    lost = shortfall - backlog_d
+    filled = np.minimum(demand, np.maximum(stock - old_backlog, 0.0))
+
+    # 4. Costs on the end-of-period state.
+    in_transit_cost = (
+        pipeline.sum(axis=-1) @ net.in_transit_holding
+        if net.in_transit_holding.any()
+        else np.zeros(b)
+    )
+    positive = shipped > 0
+    lane_cost = positive * net.fixed_cost + shipped * net.unit_cost
+    costs = Costs(
+        holding=on_hand @ net.holding_cost,
+        in_transit=in_transit_cost,
+        backlog=backlog_d @ (net.penalty * net.is_backlog),
+        lost_sales=lost @ net.penalty,
+        overflow=np.zeros(b),  # set below, once the next period's arrivals have landed
+        ordering=lane_cost @ ~net.is_transfer,
+        transfer=lane_cost @ net.is_transfer,
+    )
+
+    # 5. Advance to period t+1: arrivals due at its start land; disruptions switch.
+    arriving = pipeline[:, :, 0].copy()
+    pipeline[:, :, :-1] = pipeline[:, :, 1:]
+    pipeline[:, :, -1] = 0.0
+    # Units that do not fit are disposed of on arrival and charged in this call.
+    overflow += _receive(net, on_hand, arriving @ net.destination_incidence)
+    if net.overflow_cost.any():
+        costs.overflow = overflow @ net.overflow_cost
+    node_up, lane_up = state.node_up, state.lane_up
+    if noise.node_disruption is not None:
+        node_up = np.where(
+            node_up, noise.node_disruption >= net.node_failure,
+            noise.node_disruption < net.node_recovery,
+        )
+        lane_up = np.where(
+            lane_up, noise.lane_disruption >= net.lane_failure,
+            noise.lane_disruption < net.lane_recovery,
+        )
+    next_state = State(
+        on_hand=on_hand,
+        backlog=backlog,
+        pipeline=pipeline,
+        period=state.period + 1,
+        node_up=node_up,
+        lane_up=lane_up,
+        last_demand=demand,
+    )
+    flows = Flows(
+        requested=requested,
+        clipped=clipped,
+        shipped=shipped,
+        received=shipped * now + arriving,
+        overflow=overflow,
+        demand=demand,
+        sales=sales,
+        filled=filled,
+        lost=lost,
+        backlog=backlog_d,
+    )
+    return next_state, costs, flows
+
+
+def _stock_source_incidence(net: Network) -> np.ndarray:
+    return _cached(net, "stock_source_incidence", lambda: net.source_incidence * ~net.is_supplier)
+
+
+def _pipeline_base(net: Network, num_envs: int) -> np.ndarray:
+    """Flat index of slot 0 of each (env, lane) in a C-ordered pipeline [B, E, Lmax]."""
+    key = f"pipeline_base_{num_envs}"
+    e, lmax = net.num_lanes, net.max_lead_time
+    return _cached(
+        net, key, lambda: (np.arange(num_envs)[:, None] * e + np.arange(e)[None, :]) * lmax
+    )
+
+
+def _cached(net: Network, key: str, make):
+    """Per-network cache of derived constants (Network is frozen; its __dict__ is not)."""
+    cache = net.__dict__.setdefault("_derived", {})
+    if key not in cache:
+        cache[key] = make()
+    return cache[key]
