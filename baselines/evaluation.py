@@ -1,0 +1,182 @@
+"""Evaluate any policy on common random numbers.
+
+Every policy — heuristic, exact or learned — answers one batched call,
+``policy.act(state) -> quantities [B, E]`` (order/transfer quantity per lane), and may
+have ``policy.reset(net, num_envs, seed)`` to prepare for a new evaluation (the oracle
+uses it to read the same noise streams ahead). ``evaluate`` runs B independent
+replications of one long episode, each env on its own noise stream of ``seed``, so two
+policies evaluated with the same seed see exactly the same demands and lead times
+(common random numbers) and their per-env costs can be compared pairwise.
+
+Long-run average cost per period = mean cost per period after ``warmup`` periods;
+the 95% confidence interval is over the B independent replications (Student t).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+from scipy import stats
+
+from envs.network import Network
+from envs.noise import NoiseStream
+from envs.transition import State, initial_state, transition
+
+
+class Policy(Protocol):
+    """A batched policy: order/transfer quantities per lane [B, E] for the states of B envs."""
+
+    def act(self, state: State) -> np.ndarray: ...
+
+
+@dataclass
+class EvalResult:
+    """Outcome of ``evaluate``.
+
+    Attributes:
+        cost_per_env: long-run average cost per period of each replication [B].
+        cost_mean: mean of ``cost_per_env``.
+        cost_ci95: half-width of the 95% confidence interval of ``cost_mean``.
+        breakdown: mean cost per period by component (holding, backlog, ...).
+        fill_rate: share of demand served from stock at once, all demand nodes pooled.
+        fill_rate_per_node: the same per demand node [D].
+        cycle_service_level: share of (env, period, node) with no shortage, per node [D].
+        mean_on_hand: mean on-hand per node [N].
+        transfer_volume: mean units moved on transfer lanes per period.
+        inventory_turns: sales / mean on-hand of the whole network (per period).
+        periods, warmup, envs, seed: how it was measured.
+    """
+
+    cost_per_env: np.ndarray
+    cost_mean: float
+    cost_ci95: float
+    breakdown: dict[str, float]
+    fill_rate: float
+    fill_rate_per_node: np.ndarray
+    cycle_service_level: np.ndarray
+    mean_on_hand: np.ndarray
+    transfer_volume: float
+    inventory_turns: float
+    periods: int
+    warmup: int
+    envs: int
+    seed: int
+    trajectory: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def summary(self) -> dict:
+        """JSON-ready headline numbers."""
+        return {
+            "cost_mean": self.cost_mean,
+            "cost_ci95": self.cost_ci95,
+            "fill_rate": self.fill_rate,
+            "inventory_turns": self.inventory_turns,
+            "transfer_volume": self.transfer_volume,
+            "breakdown": self.breakdown,
+            "periods": self.periods,
+            "warmup": self.warmup,
+            "envs": self.envs,
+            "seed": self.seed,
+        }
+
+
+def ci95(samples: np.ndarray) -> float:
+    """Half-width of the 95% Student-t confidence interval of the mean of ``samples``."""
+    n = len(samples)
+    if n < 2:
+        return float("nan")
+    return float(stats.t.ppf(0.975, n - 1) * np.std(samples, ddof=1) / np.sqrt(n))
+
+
+def evaluate(
+    net: Network,
+    policy: Policy,
+    num_envs: int = 64,
+    periods: int = 2000,
+    warmup: int = 200,
+    seed: int = 12345,
+    record: int = 0,
+) -> EvalResult:
+    """Long-run average cost of ``policy`` on ``net`` over ``num_envs`` replications.
+
+    Args:
+        net: the network.
+        policy: anything with ``act(state) -> quantities [B, E]``.
+        num_envs: independent replications B (each its own noise stream of ``seed``).
+        periods: periods simulated per replication, warm-up included.
+        warmup: first periods left out of every statistic.
+        seed: root seed of the noise streams (same seed = common random numbers).
+        record: keep the first ``record`` periods of env 0's on-hand, backlog, demand and
+            shipments in ``trajectory`` (for plots).
+    """
+    if periods <= warmup:
+        raise ValueError(f"periods: must exceed warmup={warmup}, got {periods}")
+    if hasattr(policy, "reset"):
+        policy.reset(net=net, num_envs=num_envs, seed=seed)
+    state = initial_state(net, num_envs)
+    stream = NoiseStream(net, num_envs, seed)
+    cost_sum = np.zeros(num_envs)
+    parts: dict[str, float] = {}
+    demand = np.zeros(net.num_demand_nodes)
+    filled = np.zeros(net.num_demand_nodes)
+    no_shortage = np.zeros(net.num_demand_nodes)
+    on_hand = np.zeros(net.num_nodes)
+    transfer = 0.0
+    sales = 0.0
+    traj: dict[str, list] = {"on_hand": [], "backlog": [], "demand": [], "shipped": []}
+    for t in range(periods):
+        action = policy.act(state)
+        noise = stream.draw(state.period)
+        state, costs, flows = transition(net, state, action, noise)
+        if t < record:
+            traj["on_hand"].append(state.on_hand[0].copy())
+            traj["backlog"].append(state.backlog[0].copy())
+            traj["demand"].append(flows.demand[0].copy())
+            traj["shipped"].append(flows.shipped[0].copy())
+        if t < warmup:
+            continue
+        cost_sum += costs.total
+        for name, value in costs.as_dict().items():
+            parts[name] = parts.get(name, 0.0) + float(value.sum())
+        demand += flows.demand.sum(0)
+        filled += flows.filled.sum(0)
+        no_shortage += ((flows.lost + flows.backlog) == 0).sum(0)
+        on_hand += state.on_hand.sum(0)
+        transfer += float(flows.shipped[:, net.is_transfer].sum())
+        sales += float(flows.sales.sum())
+    n = (periods - warmup) * num_envs
+    cost_per_env = cost_sum / (periods - warmup)
+    mean_on_hand = on_hand / n
+    return EvalResult(
+        cost_per_env=cost_per_env,
+        cost_mean=float(cost_per_env.mean()),
+        cost_ci95=ci95(cost_per_env),
+        breakdown={k: v / n for k, v in parts.items()},
+        fill_rate=float(filled.sum() / max(demand.sum(), 1e-12)),
+        fill_rate_per_node=filled / np.maximum(demand, 1e-12),
+        cycle_service_level=no_shortage / n,
+        mean_on_hand=mean_on_hand,
+        transfer_volume=transfer / n,
+        inventory_turns=float((sales / n) / max(mean_on_hand.sum(), 1e-12)),
+        periods=periods,
+        warmup=warmup,
+        envs=num_envs,
+        seed=seed,
+        trajectory={k: np.array(v) for k, v in traj.items() if v},
+    )
+
+
+def paired_difference(a: EvalResult, b: EvalResult) -> tuple[float, float]:
+    """Mean and 95% CI half-width of cost(a) − cost(b), paired by replication.
+
+    Valid only when both were evaluated with the same seed and replications (common
+    random numbers); the pairing removes the variance both share.
+    """
+    if a.seed != b.seed or a.envs != b.envs:
+        raise ValueError(
+            f"paired_difference: needs the same seed and envs, got seeds {a.seed}/{b.seed}"
+            f" and envs {a.envs}/{b.envs}"
+        )
+    diff = a.cost_per_env - b.cost_per_env
+    return float(diff.mean()), ci95(diff)
