@@ -2,7 +2,8 @@
 
 Every distribution is turned once into an inverse-CDF table (one per seasonal
 phase), so drawing demand in the hot path is a single ``searchsorted`` of
-uniform random numbers, whatever the mix of distributions across nodes.
+uniform random numbers, whatever the mix of distributions across nodes
+(``envs.sampling.StackedInverseCDF``).
 
 Supported per node (``dist``):
 - ``poisson`` (``mean``)
@@ -29,6 +30,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy import special, stats
+
+from envs.sampling import StackedInverseCDF
 
 # Tail mass left out of the inverse-CDF tables; the largest tabulated value absorbs it.
 TAIL_MASS = 1e-10
@@ -142,6 +145,7 @@ class DemandModel:
         self.num_nodes = len(specs)
         self.trace = trace
         self.season_period = int(np.lcm.reduce([s.season_period for s in specs] or [1]))
+        """Length of the joint season cycle of all nodes (1 when none is seasonal)."""
         self.mean = np.array([s.mean for s in specs], dtype=float)
         if trace is not None:
             self.mean = trace.mean(axis=0) if len(trace) else self.mean
@@ -167,24 +171,16 @@ class DemandModel:
         self._build_tables()
 
     def _build_tables(self) -> None:
-        rows = []  # one CDF per (phase, node), row = phase * D + node
-        for phase in range(self.season_period):
-            for spec in self.specs:
-                mult = spec.multipliers()[phase % spec.season_period]
-                rows.append(np.cumsum(spec.pmf(mult)))
-        self._offsets = np.zeros(len(rows), dtype=np.int64)
-        shifted = []
-        start = 0
-        for row, cdf in enumerate(rows):
-            cdf = cdf.copy()
-            cdf[-1] = 1.0
-            self._offsets[row] = start
-            # cdf + row keeps the concatenation increasing; the last entry of row r
-            # (r + 1) equals the first uniform of row r + 1, so rows stay separate.
-            shifted.append(cdf + row)
-            start += len(cdf)
-        self._table = np.concatenate(shifted) if shifted else np.zeros(0)
-        self._row = np.arange(self.num_nodes)
+        # One CDF row per (node, phase of that node's own season); node d's rows start at
+        # _first_row[d], so a non-seasonal node has one row whatever its neighbours do.
+        pmfs, first = [], []
+        for spec in self.specs:
+            first.append(len(pmfs))
+            pmfs += [spec.pmf(m) for m in spec.multipliers()]
+        self._sampler = StackedInverseCDF(pmfs)
+        self._first_row = np.array(first, dtype=np.int64)
+        self._node_period = np.array([s.season_period for s in self.specs], dtype=np.int64)
+        self._seasonal = bool(np.any(self._node_period > 1))
 
     @property
     def mean_demand(self) -> np.ndarray:
@@ -204,13 +200,14 @@ class DemandModel:
             return self.trace[period % len(self.trace)].astype(float)
         if self.cholesky is not None:
             # Gaussian copula: correlate standard normals, map back to uniforms.
-            z = special.ndtri(uniforms) @ self.cholesky.T
-            uniforms = special.ndtr(z)
-        row = self._row if self.season_period == 1 else (
-            (period % self.season_period)[:, None] * self.num_nodes + self._row
-        )
-        idx = np.searchsorted(self._table, uniforms + row, side="right")
-        return (idx - self._offsets[row]).astype(float)
+            uniforms = special.ndtr(special.ndtri(uniforms) @ self.cholesky.T)
+        rows = self._first_row
+        if self._seasonal:
+            if period[0] == period[-1] and (period == period[0]).all():
+                rows = rows + period[0] % self._node_period  # envs in step: one phase
+            else:
+                rows = rows + period[:, None] % self._node_period
+        return self._sampler.sample(uniforms, rows).astype(float)
 
 
 def load_trace(path: str, node_names: list[str], field: str = "demand_trace") -> np.ndarray:

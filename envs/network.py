@@ -27,6 +27,7 @@ Units arriving at a node beyond its ``storage_capacity`` are disposed of (counte
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -166,11 +167,11 @@ class Network:
     def stock_nodes(self) -> np.ndarray:
         return np.flatnonzero(~self.is_supplier)
 
-    @property
+    @functools.cached_property
     def has_disruptions(self) -> bool:
         return bool(np.any(self.node_failure > 0) or np.any(self.lane_failure > 0))
 
-    @property
+    @functools.cached_property
     def stochastic_lanes(self) -> np.ndarray:
         return np.flatnonzero([not lt.is_deterministic for lt in self.lead_times])
 

@@ -57,6 +57,18 @@ class NoiseStream:
         self._n_lead = len(self._stochastic_lanes)
         self._n_disrupt = net.num_nodes + net.num_lanes if net.has_disruptions else 0
         self.width = self._n_demand + self._n_lead + self._n_disrupt
+        # Lead-time supports are short: count the CDF steps each uniform passes, one
+        # comparison per support point (padding steps at 2.0 are never passed).
+        lanes = self._stochastic_lanes
+        width = max((len(net.lead_times[e].support) for e in lanes), default=1)
+        self._lead_steps = np.full((width - 1, len(lanes)), 2.0)
+        self._lead_support = np.zeros((len(lanes), width), dtype=np.int64)
+        for i, e in enumerate(lanes):
+            lt = net.lead_times[e]
+            self._lead_steps[: len(lt.support) - 1, i] = np.cumsum(lt.probs)[:-1]
+            self._lead_support[i] = lt.support[-1]
+            self._lead_support[i, : len(lt.support)] = lt.support
+        self._lead_flat_base = np.arange(len(lanes)) * width
         # Deterministic lead times never change: one array, reused every period.
         self._base_lead_time = np.broadcast_to(
             net.lead_time_support[:, 0], (num_envs, net.num_lanes)
@@ -104,9 +116,10 @@ class NoiseStream:
             lead_time = lead_time.copy()
             lanes = self._stochastic_lanes
             lu = u[:, self._n_demand : self._n_demand + self._n_lead]
-            # Inverse CDF per lane: count the CDF steps below the uniform.
-            k = (lu[:, :, None] >= net.lead_time_cdf[lanes][None]).sum(-1)
-            lead_time[:, lanes] = net.lead_time_support[lanes, np.minimum(k, net.lead_time_cdf.shape[1] - 1)]
+            k = np.zeros(lu.shape, dtype=np.int64)
+            for step in self._lead_steps:
+                k += lu >= step
+            lead_time[:, lanes] = self._lead_support.reshape(-1)[self._lead_flat_base + k]
         node_u = lane_u = None
         if self._n_disrupt:
             start = self._n_demand + self._n_lead

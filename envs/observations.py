@@ -59,24 +59,19 @@ class ObservationLayout:
         return self.names.index(name)
 
     def build(self, state: State) -> np.ndarray:
-        b = state.num_envs
-        out = np.empty((b, len(self.names)), dtype=np.float32)
-        inv = 1.0 / self.scale
-        i = 0
-        for block in (
+        parts = [
             state.on_hand[:, self.stock_nodes],
             state.backlog[:, self.backlog_nodes],
             state.pipeline[:, self.pipe_lane, self.pipe_slot],
             state.last_demand,
-        ):
-            w = block.shape[1]
-            np.multiply(block, inv, out=out[:, i : i + w], casting="unsafe")
-            i += w
+        ]
+        out = (np.concatenate(parts, axis=1) * (1.0 / self.scale)).astype(np.float32)
+        extra = []
         if self.season > 1:
-            angle = 2 * np.pi * (state.period % self.season) / self.season
-            out[:, i], out[:, i + 1] = np.sin(angle), np.cos(angle)
-            i += 2
-        nf, lf = len(self.flag_nodes), len(self.flag_lanes)
-        out[:, i : i + nf] = state.node_up[:, self.flag_nodes]
-        out[:, i + nf : i + nf + lf] = state.lane_up[:, self.flag_lanes]
+            angle = (2 * np.pi / self.season) * (state.period % self.season)
+            extra += [np.sin(angle)[:, None], np.cos(angle)[:, None]]
+        if len(self.flag_nodes) or len(self.flag_lanes):
+            extra += [state.node_up[:, self.flag_nodes], state.lane_up[:, self.flag_lanes]]
+        if extra:
+            out = np.concatenate([out, *extra], axis=1, dtype=np.float32)
         return out

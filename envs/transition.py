@@ -174,28 +174,19 @@ def _allocate_in_lane_order(
 
     ``request`` [B, E], ``available`` [B, N] -> allocation [B, E].
     """
-    order = _lanes_by_source(net)
-    req = request[:, order]
-    src = net.lane_source[order]
-    before = np.cumsum(req, axis=1) - req  # requests of earlier lanes (all sources)
-    group_start = _group_start(net)  # first sorted position of each lane's source group
-    before_in_group = before - before[:, group_start]
-    alloc = np.clip(available[:, src] - before_in_group, 0.0, req)
-    out = np.empty_like(alloc)
-    out[:, order] = alloc
-    return out
+    before = request @ _earlier_same_source(net)  # asked by earlier lanes of the same source
+    return np.clip(available[:, net.lane_source] - before, 0.0, request)
 
 
-def _lanes_by_source(net: Network) -> np.ndarray:
-    return _cached(net, "lanes_by_source", lambda: np.argsort(net.lane_source, kind="stable"))
+def _earlier_same_source(net: Network) -> np.ndarray:
+    """[E, E] matrix, 1 where lane e' < e leaves the same source as lane e."""
 
-
-def _group_start(net: Network) -> np.ndarray:
     def make():
-        src = net.lane_source[_lanes_by_source(net)]
-        return np.searchsorted(src, src, side="left")
+        e = np.arange(net.num_lanes)
+        same = net.lane_source[:, None] == net.lane_source[None, :]
+        return (same & (e[:, None] < e[None, :])).astype(float)
 
-    return _cached(net, "group_start", make)
+    return _cached(net, "earlier_same_source", make)
 
 
 def ration(net: Network, request: np.ndarray, available: np.ndarray) -> np.ndarray:
@@ -205,15 +196,14 @@ def ration(net: Network, request: np.ndarray, available: np.ndarray) -> np.ndarr
     units left go one each to the lanes still short, in lane order. ``priority``: lane order.
     """
     total = request @ net.source_incidence
-    short = total > available
-    if not short.any():
+    if not (total > available).any():
         return request
     if net.rationing == "priority":
         return _allocate_in_lane_order(net, request, available)
-    ratio = np.ones_like(total)
-    np.divide(available, total, out=ratio, where=short)
+    # Sources that are not short get ratio 1, so base = request and nothing is left over.
+    ratio = np.minimum(available / np.maximum(total, 1e-12), 1.0)
     base = np.floor(request * ratio[:, net.lane_source])
-    left = np.where(short, available - base @ net.source_incidence, 0.0)
+    left = available - base @ net.source_incidence
     return base + _allocate_in_lane_order(net, np.minimum(request - base, 1.0), left)
 
 
@@ -249,20 +239,29 @@ def transition(
     wanted = np.rint(np.maximum(action, 0.0))
     requested = np.minimum(wanted, net.lane_capacity)
     clipped = wanted - requested
-    requested = requested * state.lane_up
-    available = np.where(net.is_supplier, net.supplier_capacity, state.on_hand) * state.node_up
+    available = np.where(net.is_supplier, net.supplier_capacity, state.on_hand)
+    if net.has_disruptions:
+        requested = requested * state.lane_up
+        available = available * state.node_up
     shipped = ration(net, requested, available)
 
     on_hand = state.on_hand - shipped @ _stock_source_incidence(net)
     lead_time = noise.lead_time
-    now = lead_time == 0
-    overflow = _receive(net, on_hand, (shipped * now) @ net.destination_incidence)
-    pipeline = state.pipeline.copy()
-    later = shipped * ~now
+    # Lead time 0 lands at once (only lanes whose support includes 0 can do that).
+    instant = _cached(net, "instant_lanes", lambda: np.flatnonzero(net.lead_time_support[:, 0] == 0))
+    landed_now = np.zeros_like(shipped)
+    landed_now[:, instant] = shipped[:, instant] * (lead_time[:, instant] == 0)
+    overflow = _receive(net, on_hand, landed_now @ net.destination_incidence)
+    # Advance the pipeline by one period while copying it: shifting the flat array by one
+    # element moves every lane's slot k+1 to slot k (each lane's last slot receives the next
+    # lane's head, then is zeroed). ``pipeline`` is then relative to period t+1.
+    pipeline = np.empty(state.pipeline.shape)
+    pipeline.reshape(-1)[:-1] = state.pipeline.reshape(-1)[1:]
+    pipeline[:, :, -1] = 0.0
+    arriving = state.pipeline[:, :, 0] + shipped * (lead_time == 1)
     # Each (env, lane) puts its shipment in exactly one slot, so fancy += is safe.
-    slot = np.maximum(lead_time - 1, 0)
-    flat = pipeline.reshape(-1)
-    flat[_pipeline_base(net, b) + slot] += later
+    slot = np.maximum(lead_time - 2, 0)
+    pipeline.reshape(-1)[_pipeline_base(net, b) + slot] += shipped * (lead_time >= 2)
 
     # 3. Demand: backlog first, then this period's demand, from on-hand.
     dn = net.demand_nodes
@@ -280,8 +279,9 @@ def transition(
     filled = np.minimum(demand, np.maximum(stock - old_backlog, 0.0))
 
     # 4. Costs on the end-of-period state.
+    # Units in transit at the end of period t: the advanced pipeline plus what lands at t+1.
     in_transit_cost = (
-        pipeline.sum(axis=-1) @ net.in_transit_holding
+        pipeline.reshape(b, -1) @ _per_slot_rate(net) + arriving @ net.in_transit_holding
         if net.in_transit_holding.any()
         else np.zeros(b)
     )
@@ -298,9 +298,6 @@ def transition(
     )
 
     # 5. Advance to period t+1: arrivals due at its start land; disruptions switch.
-    arriving = pipeline[:, :, 0].copy()
-    pipeline[:, :, :-1] = pipeline[:, :, 1:]
-    pipeline[:, :, -1] = 0.0
     # Units that do not fit are disposed of on arrival and charged in this call.
     overflow += _receive(net, on_hand, arriving @ net.destination_incidence)
     if net.overflow_cost.any():
@@ -328,7 +325,7 @@ def transition(
         requested=requested,
         clipped=clipped,
         shipped=shipped,
-        received=shipped * now + arriving,
+        received=landed_now + arriving,
         overflow=overflow,
         demand=demand,
         sales=sales,
@@ -341,6 +338,13 @@ def transition(
 
 def _stock_source_incidence(net: Network) -> np.ndarray:
     return _cached(net, "stock_source_incidence", lambda: net.source_incidence * ~net.is_supplier)
+
+
+def _per_slot_rate(net: Network) -> np.ndarray:
+    """In-transit holding rate of every (lane, slot) of a flattened pipeline row [E * Lmax]."""
+    return _cached(
+        net, "per_slot_rate", lambda: np.repeat(net.in_transit_holding, net.max_lead_time)
+    )
 
 
 def _pipeline_base(net: Network, num_envs: int) -> np.ndarray:
