@@ -64,9 +64,11 @@ class ActionMap:
         for node in np.unique(net.lane_destination[replenish]):
             lanes = replenish[net.lane_destination[replenish] == node]
             ranks[lanes] = np.arange(len(lanes))
-        self._replenish_by_rank = [
-            replenish[ranks[replenish] == r] for r in range(int(ranks[replenish].max()) + 1)
-        ] if len(replenish) else []
+        self._replenish_by_rank = (
+            [replenish[ranks[replenish] == r] for r in range(int(ranks[replenish].max()) + 1)]
+            if len(replenish)
+            else []
+        )
 
     @property
     def space(self) -> gym.Space:

@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from envs.demand import DemandModel, DemandSpec, load_trace, parse_demand
+from envs.demand import DemandModel, load_trace, parse_demand
 from envs.lead_time import LeadTimeDistribution, parse_lead_time
 
 INF = math.inf
@@ -363,7 +363,9 @@ def build_network(cfg: Any) -> Network:
         )
 
     demand = DemandModel(specs, demand_names, cfg.get("demand_correlation"), trace)
-    max_order = _default_max_order(n_nodes, is_transfer, source, destination, demand_nodes, demand, capacity)
+    max_order = _default_max_order(
+        n_nodes, is_transfer, source, destination, demand_nodes, demand, capacity
+    )
     for j, lane in enumerate(lanes):
         if lane.get("max_order") is not None:
             max_order[j] = _number(lane["max_order"], f"lanes[{j}].max_order")

@@ -47,7 +47,12 @@ class NoiseStream:
     """
 
     def __init__(
-        self, net: Network, num_envs: int, seed: int | None = 0, first_env: int = 0, block: int = 128
+        self,
+        net: Network,
+        num_envs: int,
+        seed: int | None = 0,
+        first_env: int = 0,
+        block: int = 128,
     ):
         self.net = net
         self.num_envs = num_envs

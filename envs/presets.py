@@ -118,7 +118,9 @@ def read_edge_list(path: str) -> dict:
                 f"env.edge_list: edges[{j}] must be [source, destination, {{attributes}}], "
                 f"got {edge!r}"
             )
-        lanes.append({"source": edge[0], "destination": edge[1], **(edge[2] if len(edge) == 3 else {})})
+        lanes.append(
+            {"source": edge[0], "destination": edge[1], **(edge[2] if len(edge) == 3 else {})}
+        )
     extra = {k: v for k, v in data.items() if k not in ("nodes", "edges")}
     return {"nodes": nodes, "lanes": lanes, **extra}
 

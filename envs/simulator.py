@@ -18,7 +18,7 @@ from envs.actions import ActionMap
 from envs.network import Network, build_network
 from envs.noise import NoiseStream
 from envs.observations import ObservationLayout
-from envs.transition import Costs, Flows, State, initial_state, transition
+from envs.transition import Costs, Flows, initial_state, transition
 
 
 @dataclass

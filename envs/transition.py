@@ -167,9 +167,7 @@ def check_action(net: Network, action: np.ndarray) -> np.ndarray:
     return action
 
 
-def _allocate_in_lane_order(
-    net: Network, request: np.ndarray, available: np.ndarray
-) -> np.ndarray:
+def _allocate_in_lane_order(net: Network, request: np.ndarray, available: np.ndarray) -> np.ndarray:
     """Serve each source's lanes in lane order until its available units run out.
 
     ``request`` [B, E], ``available`` [B, N] -> allocation [B, E].
@@ -248,7 +246,9 @@ def transition(
     on_hand = state.on_hand - shipped @ _stock_source_incidence(net)
     lead_time = noise.lead_time
     # Lead time 0 lands at once (only lanes whose support includes 0 can do that).
-    instant = _cached(net, "instant_lanes", lambda: np.flatnonzero(net.lead_time_support[:, 0] == 0))
+    instant = _cached(
+        net, "instant_lanes", lambda: np.flatnonzero(net.lead_time_support[:, 0] == 0)
+    )
     landed_now = np.zeros_like(shipped)
     landed_now[:, instant] = shipped[:, instant] * (lead_time[:, instant] == 0)
     overflow = _receive(net, on_hand, landed_now @ net.destination_incidence)
@@ -305,11 +305,13 @@ def transition(
     node_up, lane_up = state.node_up, state.lane_up
     if noise.node_disruption is not None:
         node_up = np.where(
-            node_up, noise.node_disruption >= net.node_failure,
+            node_up,
+            noise.node_disruption >= net.node_failure,
             noise.node_disruption < net.node_recovery,
         )
         lane_up = np.where(
-            lane_up, noise.lane_disruption >= net.lane_failure,
+            lane_up,
+            noise.lane_disruption >= net.lane_failure,
             noise.lane_disruption < net.lane_recovery,
         )
     next_state = State(

@@ -1,0 +1,32 @@
+"""The throughput benchmark runs end to end and prints its JSON line last."""
+
+import json
+import subprocess
+import sys
+
+
+def test_bench_env_prints_json_line(tmp_path):
+    cmd = [
+        sys.executable,
+        "-m",
+        "experiments.bench_env",
+        "env=owmr_transship",
+        "num_envs=32",
+        "steps=5",
+        "repeats=1",
+        "warmup_steps=1",
+        "loop_envs=2",
+        "loop_steps=3",
+        "memory_env_steps=64",
+        f"hydra.run.dir={tmp_path}",
+    ]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["env"] == "owmr_transship"
+    assert result["num_envs"] == 32
+    assert result["env_steps_per_s"] > 0 and result["loop_env_steps_per_s"] > 0
+    ratio = result["env_steps_per_s"] / result["loop_env_steps_per_s"]
+    assert abs(result["speedup_vs_loop"] - ratio) < 0.01 * ratio + 0.1  # both rounded
+    assert 0 < result["state_mb"] < 1
+    assert json.loads((tmp_path / "results.json").read_text()) == result
+    assert (tmp_path / "config.yaml").exists()
