@@ -122,7 +122,9 @@ def demand_pmf(demand: Any, tail_mass: float = DEFAULT_TAIL_MASS) -> np.ndarray:
     if hasattr(demand, "dist") and hasattr(demand, "cdf") and hasattr(demand, "ppf"):
         if isinstance(demand.dist, stats.rv_discrete):
             if demand.cdf(-1) > 1e-12:
-                raise ValueError(f"demand must be >= 0, got a distribution with mass below 0: {demand!r}")
+                raise ValueError(
+                    f"demand must be >= 0, got a distribution with mass below 0: {demand!r}"
+                )
             top = int(demand.ppf(1.0 - tail_mass))
             pmf = demand.pmf(np.arange(top + 1))
         else:
@@ -166,7 +168,9 @@ def convolve_periods(pmf: np.ndarray, periods: int) -> np.ndarray:
     return np.clip(out, 0.0, None)
 
 
-def lead_time_demand_pmf(demand: Any, lead_time: int, tail_mass: float = DEFAULT_TAIL_MASS) -> np.ndarray:
+def lead_time_demand_pmf(
+    demand: Any, lead_time: int, tail_mass: float = DEFAULT_TAIL_MASS
+) -> np.ndarray:
     """pmf of the demand over the protection period of L + 1 periods (project timing).
 
     An order placed in period t with lead time L arrives before the demand of period t + L,
@@ -463,7 +467,9 @@ def serial_echelon_base_stock(
     Raises ValueError for negative or increasing installation holding costs, negative lead
     times, mismatched lengths, or an empty pmf.
     """
-    pmf, mu, lts, inst, b = _serial_setup(demand, lead_times, installation_holding_costs, backlog_cost)
+    pmf, mu, lts, inst, b = _serial_setup(
+        demand, lead_times, installation_holding_costs, backlog_cost
+    )
     n = len(lts)
     levels, g_min = _serial_recursion(pmf, mu, lts, inst, b, None)
     eff = list(levels)
@@ -493,10 +499,13 @@ def serial_echelon_cost(
     given S_j instead of minimised (the decomposition holds for any echelon base-stock
     policy; Chen & Zheng 1994, Section 2). Levels need not be monotone.
     """
-    pmf, mu, lts, inst, b = _serial_setup(demand, lead_times, installation_holding_costs, backlog_cost)
+    pmf, mu, lts, inst, b = _serial_setup(
+        demand, lead_times, installation_holding_costs, backlog_cost
+    )
     if len(echelon_levels) != len(lts):
         raise ValueError(
-            f"echelon_levels must have one entry per stage ({len(lts)}), got echelon_levels={list(echelon_levels)!r}"
+            f"echelon_levels must have one entry per stage ({len(lts)}), "
+            f"got echelon_levels={list(echelon_levels)!r}"
         )
     for j, s_j in enumerate(echelon_levels):
         if int(s_j) != s_j:

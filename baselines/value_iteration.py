@@ -141,11 +141,13 @@ class ValueIterationSolution:
         that the table prescribes (exact for position-based policies, the optimal form under
         backlog).
         """
-        z = np.rint(np.asarray(net_inventory)).astype(np.int64)
-        q = np.rint(np.asarray(pipeline)).astype(np.int64).reshape(z.shape[0], -1)
+        z = np.rint(np.asarray(net_inventory)).astype(np.int64).reshape(-1)
         n_pipe = max(self.lead_time - 1, 0)
-        if q.shape[1] != n_pipe:
-            raise ValueError(f"pipeline must have {n_pipe} columns (q_1..q_(L-1)), got shape {q.shape}")
+        q = np.rint(np.asarray(pipeline)).astype(np.int64)
+        if q.ndim != 2 or q.shape != (z.shape[0], n_pipe):
+            raise ValueError(
+                f"pipeline must have {n_pipe} columns (q_1..q_(L-1)), got shape {q.shape}"
+            )
         zmin, ipmax = self.min_net_inventory, self.max_inventory_position
         deficit = np.maximum(zmin - z, 0)
         zc = z + deficit
@@ -191,7 +193,11 @@ def _default_bounds(
     s_bar = newsvendor_base_stock(ltd, h, p) if h > 0 else ltd.size
     # Fixed cost: (s, S) policies raise the position about an EOQ above s; twice the EOQ
     # (Zipkin 2000, Section 6.4: S - s ~ sqrt(2 K mu / h)) is a generous margin.
-    margin = int(math.ceil(2.0 * math.sqrt(2.0 * fixed_cost * max(mu, 1e-9) / h))) if fixed_cost > 0 and h > 0 else 0
+    margin = (
+        int(math.ceil(2.0 * math.sqrt(2.0 * fixed_cost * max(mu, 1e-9) / h)))
+        if fixed_cost > 0 and h > 0
+        else 0
+    )
     ip_max = s_bar + 2 + margin
     if lost_sales:
         return ip_max, 0
@@ -266,7 +272,9 @@ def solve_value_iteration(
         raise ValueError(f"lead_time must be an integer >= 0, got lead_time={lead_time!r}")
     lead_time = int(lead_time)
     if lead_time > MAX_LEAD_TIME:
-        raise ValueError(f"lead_time must be <= {MAX_LEAD_TIME} for exact DP, got lead_time={lead_time!r}")
+        raise ValueError(
+            f"lead_time must be <= {MAX_LEAD_TIME} for exact DP, got lead_time={lead_time!r}"
+        )
     h = _check_nonnegative("holding_cost", holding_cost)
     p = _check_nonnegative("penalty", penalty)
     K = _check_nonnegative("fixed_cost", fixed_cost)
@@ -285,12 +293,16 @@ def solve_value_iteration(
     if lost_sales:
         z_min = 0
     if ip_max < 1:
-        raise ValueError(f"max_inventory_position must be >= 1, got max_inventory_position={ip_max!r}")
+        raise ValueError(
+            f"max_inventory_position must be >= 1, got max_inventory_position={ip_max!r}"
+        )
     if z_min > 0:
         raise ValueError(f"min_net_inventory must be <= 0, got min_net_inventory={z_min!r}")
 
     for attempt in range(auto_expand + 1):
-        sol = _solve(pmf, lead_time, h, p, K, c, lost_sales, ip_max, z_min, tol, max_iterations, aperiodicity)
+        sol = _solve(
+            pmf, lead_time, h, p, K, c, lost_sales, ip_max, z_min, tol, max_iterations, aperiodicity
+        )
         if not sol.bound_hit or attempt == auto_expand:
             break
         grow = max(4, ip_max // 4)
@@ -299,8 +311,9 @@ def solve_value_iteration(
             z_min -= grow
     if sol.bound_hit:
         warnings.warn(
-            f"value iteration: the optimal policy reaches max_inventory_position={sol.max_inventory_position}; "
-            "the bound may bind. Pass a larger max_inventory_position.",
+            "value iteration: the optimal policy reaches "
+            f"max_inventory_position={sol.max_inventory_position}; the bound may bind. "
+            "Pass a larger max_inventory_position.",
             RuntimeWarning,
             stacklevel=2,
         )
@@ -341,7 +354,9 @@ def _solve(
     tuples = _simplex(n_pipe, q_max)  # [R, L-1]
     R = tuples.shape[0]
     r_sum = tuples.sum(axis=1)
-    packed_of = np.full((q_max + 1,) * n_pipe, -1, dtype=np.int64) if n_pipe else np.zeros((), np.int64)
+    packed_of = (
+        np.full((q_max + 1,) * n_pipe, -1, dtype=np.int64) if n_pipe else np.zeros((), np.int64)
+    )
     if n_pipe:
         packed_of[tuple(tuples.T)] = np.arange(R)
     feasible = z_values[:, None] + r_sum[None, :] <= ip_max  # [Z, R]
@@ -385,7 +400,8 @@ def _solve(
             post = pair_of[pz, q[:, 0]] * R + packed_of[tuple(rest.T)]
         pre_cost = stage_cost[st_z]
         n_cols = R
-    assert np.all(post >= 0)
+    if np.any(post < 0):  # an index bug, never a user error
+        raise RuntimeError("value iteration: a post-decision state fell outside the grid")
 
     V = np.zeros((Z, n_cols))
     v_flat = V.reshape(-1)
@@ -400,7 +416,8 @@ def _solve(
         Q = F.reshape(-1)[post] + order_cost
         return pre_cost + np.minimum.reduceat(Q, seg_start), Q
 
-    for iterations in range(1, max_iterations + 1):
+    while iterations < max_iterations:
+        iterations += 1
         TV, _ = bellman(V)
         diff = TV - v_flat[state_flat]
         lo, hi = float(diff.min()), float(diff.max())
@@ -489,8 +506,8 @@ class OptimalPolicy:
         n_pipe = max(sol.lead_time - 1, 0)
         if np.any(lane_pipe[:, n_pipe:] != 0):
             raise ValueError(
-                f"lane {self.lane}: pipeline slots >= {n_pipe} are not empty at the decision epoch; "
-                f"the solution assumes a deterministic lead time of {sol.lead_time}"
+                f"lane {self.lane}: pipeline slots >= {n_pipe} are not empty at the decision "
+                f"epoch; the solution assumes a deterministic lead time of {sol.lead_time}"
             )
         order = sol.order_quantity(z, lane_pipe[:, :n_pipe])
         out = np.zeros(pipeline.shape[:2], dtype=pipeline.dtype)

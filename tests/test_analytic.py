@@ -71,8 +71,16 @@ def _ss_markov_cost(s: int, S: int, lam: float, L: int, h: float, b: float, K: f
 
 
 def _simulate_single_node_backlog(
-    s: np.ndarray, S: np.ndarray, lam: float, L: int, h: float, b: float, K: float,
-    periods: int, seed: int, batches: int = 20,
+    s: np.ndarray,
+    S: np.ndarray,
+    lam: float,
+    L: int,
+    h: float,
+    b: float,
+    K: float,
+    periods: int,
+    seed: int,
+    batches: int = 20,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Period-by-period (s, S) dynamics with a pipeline, backlog, project timing.
 
@@ -106,8 +114,14 @@ def _simulate_single_node_backlog(
 
 
 def _simulate_serial(
-    levels: np.ndarray, lam: float, lead_times: list[int], H: list[float], b: float,
-    periods: int, seed: int, batches: int = 20,
+    levels: np.ndarray,
+    lam: float,
+    lead_times: list[int],
+    H: list[float],
+    b: float,
+    periods: int,
+    seed: int,
+    batches: int = 20,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Serial system under echelon base-stock levels, project timing, vectorised over policies.
 
@@ -227,7 +241,10 @@ def test_newsvendor_matches_brute_force(lam: float, L: int, h: float, b: float) 
     brute = np.array([_poisson_G(int(S), (L + 1) * lam, h, b) for S in levels])
     assert sol.base_stock_level == int(levels[np.argmin(brute)])
     assert sol.cost == pytest.approx(brute.min() + 0.5 * lam, rel=1e-7)
-    assert newsvendor_base_stock(lead_time_demand_pmf(stats.poisson(lam), L), h, b) == sol.base_stock_level
+    assert (
+        newsvendor_base_stock(lead_time_demand_pmf(stats.poisson(lam), L), h, b)
+        == sol.base_stock_level
+    )
 
 
 def test_newsvendor_hand_example() -> None:
@@ -277,7 +294,12 @@ def test_zheng_federgruen_published_example() -> None:
 
 @pytest.mark.parametrize(
     ("lam", "L", "h", "b", "K"),
-    [(4.0, 0, 1.0, 9.0, 20.0), (4.0, 1, 1.0, 4.0, 10.0), (2.0, 2, 2.0, 19.0, 30.0), (3.0, 0, 1.0, 9.0, 0.0)],
+    [
+        (4.0, 0, 1.0, 9.0, 20.0),
+        (4.0, 1, 1.0, 4.0, 10.0),
+        (2.0, 2, 2.0, 19.0, 30.0),
+        (3.0, 0, 1.0, 9.0, 0.0),
+    ],
 )
 def test_zheng_federgruen_matches_brute_force_markov_chain(
     lam: float, L: int, h: float, b: float, K: float
@@ -362,7 +384,9 @@ def test_serial_hand_reductions() -> None:
         (2.0, [1, 1, 2], [3.0, 2.0, 1.0], 19.0),
     ],
 )
-def test_serial_optimum_is_brute_force_minimum(lam: float, L: list[int], H: list[float], b: float) -> None:
+def test_serial_optimum_is_brute_force_minimum(
+    lam: float, L: list[int], H: list[float], b: float
+) -> None:
     sol = serial_echelon_base_stock(stats.poisson(lam), L, H, b)
     n = len(L)
     # Exhaustive search of the exact cost over a box of monotone echelon levels around it.
@@ -375,7 +399,9 @@ def test_serial_optimum_is_brute_force_minimum(lam: float, L: list[int], H: list
         if all(lv[j] <= lv[j + 1] for j in range(n - 1))
     )
     assert sol.cost == pytest.approx(best, rel=1e-10)
-    assert sol.cost == pytest.approx(serial_echelon_cost(sol.echelon_levels, stats.poisson(lam), L, H, b))
+    assert sol.cost == pytest.approx(
+        serial_echelon_cost(sol.echelon_levels, stats.poisson(lam), L, H, b)
+    )
     assert sum(sol.installation_levels) == sol.effective_echelon_levels[-1]
 
 
