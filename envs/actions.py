@@ -86,7 +86,8 @@ class ActionMap:
             return action
         scaled = np.rint((np.clip(action, -1.0, 1.0) + 1.0) * 0.5 * self.scale)
         scaled = np.where(np.isfinite(action), scaled, action)
-        if self.mode == "quantity":
+        # A non-finite action skips order_up_to, where max(0, -inf - position) would hide it.
+        if self.mode == "quantity" or not np.isfinite(action).all():
             return scaled
         return self.order_up_to(scaled, state)
 

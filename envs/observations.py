@@ -41,6 +41,7 @@ class ObservationLayout:
                 ages.append(k - 1)
                 names.append(f"pipeline[{net.lane_names[e]}][+{k}]")
         self.pipe_lane, self.pipe_slot = np.array(lanes, dtype=int), np.array(ages, dtype=int)
+        self.pipe_flat = self.pipe_lane * net.max_lead_time + self.pipe_slot
         names += [f"demand[{net.node_names[i]}]" for i in net.demand_nodes]
         self.season = net.demand.season_period if net.demand.trace is None else 1
         if self.season > 1:
@@ -59,10 +60,12 @@ class ObservationLayout:
         return self.names.index(name)
 
     def build(self, state: State) -> np.ndarray:
+        b = state.num_envs
+        # np.take returns C-ordered blocks (x[:, idx] may not), which concatenate fast.
         parts = [
-            state.on_hand[:, self.stock_nodes],
-            state.backlog[:, self.backlog_nodes],
-            state.pipeline[:, self.pipe_lane, self.pipe_slot],
+            np.take(state.on_hand, self.stock_nodes, axis=1),
+            np.take(state.backlog, self.backlog_nodes, axis=1),
+            np.take(state.pipeline.reshape(b, -1), self.pipe_flat, axis=1),
             state.last_demand,
         ]
         out = (np.concatenate(parts, axis=1) * (1.0 / self.scale)).astype(np.float32)

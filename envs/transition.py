@@ -136,23 +136,27 @@ class Flows:
     backlog: np.ndarray
 
 
-def initial_state(net: Network, num_envs: int) -> State:
-    """The state at the start of an episode: initial stock, nothing in transit, all up."""
+def initial_state(net: Network, num_envs: int, dtype: np.dtype = np.float64) -> State:
+    """The state at the start of an episode: initial stock, nothing in transit, all up.
+
+    ``dtype`` is the float type of quantities and costs: float64 (default, for evaluation)
+    or float32 (half the memory traffic; whole units stay exact up to 2**24).
+    """
     b, n, e = num_envs, net.num_nodes, net.num_lanes
     return State(
-        on_hand=np.broadcast_to(net.initial_on_hand, (b, n)).copy(),
-        backlog=np.zeros((b, n)),
-        pipeline=np.zeros((b, e, net.max_lead_time)),
+        on_hand=np.broadcast_to(net.initial_on_hand, (b, n)).astype(dtype),
+        backlog=np.zeros((b, n), dtype=dtype),
+        pipeline=np.zeros((b, e, net.max_lead_time), dtype=dtype),
         period=np.zeros(b, dtype=np.int64),
         node_up=np.ones((b, n), dtype=bool),
         lane_up=np.ones((b, e), dtype=bool),
-        last_demand=np.zeros((b, net.num_demand_nodes)),
+        last_demand=np.zeros((b, net.num_demand_nodes), dtype=dtype),
     )
 
 
-def check_action(net: Network, action: np.ndarray) -> np.ndarray:
+def check_action(net: Network, action: np.ndarray, dtype: np.dtype = np.float64) -> np.ndarray:
     """Validate an action of order quantities per lane [B, E]; raise on NaN/inf or shape."""
-    action = np.asarray(action, dtype=float)
+    action = np.asarray(action, dtype=dtype)
     if action.ndim != 2 or action.shape[1] != net.num_lanes:
         raise ValueError(
             f"action: expected shape [num_envs, {net.num_lanes}] (one quantity per lane "
@@ -167,24 +171,16 @@ def check_action(net: Network, action: np.ndarray) -> np.ndarray:
     return action
 
 
-def _allocate_in_lane_order(net: Network, request: np.ndarray, available: np.ndarray) -> np.ndarray:
+def _allocate_in_lane_order(
+    net: Network, request: np.ndarray, available: np.ndarray, k: _Derived | None = None
+) -> np.ndarray:
     """Serve each source's lanes in lane order until its available units run out.
 
     ``request`` [B, E], ``available`` [B, N] -> allocation [B, E].
     """
-    before = request @ _earlier_same_source(net)  # asked by earlier lanes of the same source
+    k = k or _derived(net, request.dtype, request.shape[0])
+    before = request @ k.earlier_same_source  # asked by earlier lanes of the same source
     return np.clip(available[:, net.lane_source] - before, 0.0, request)
-
-
-def _earlier_same_source(net: Network) -> np.ndarray:
-    """[E, E] matrix, 1 where lane e' < e leaves the same source as lane e."""
-
-    def make():
-        e = np.arange(net.num_lanes)
-        same = net.lane_source[:, None] == net.lane_source[None, :]
-        return (same & (e[:, None] < e[None, :])).astype(float)
-
-    return _cached(net, "earlier_same_source", make)
 
 
 def ration(net: Network, request: np.ndarray, available: np.ndarray) -> np.ndarray:
@@ -193,22 +189,26 @@ def ration(net: Network, request: np.ndarray, available: np.ndarray) -> np.ndarr
     ``proportional``: floor(request * available / total request) per lane, then the whole
     units left go one each to the lanes still short, in lane order. ``priority``: lane order.
     """
-    total = request @ net.source_incidence
+    k = _derived(net, request.dtype, request.shape[0])
+    total = request @ k.source_incidence
     if not (total > available).any():
         return request
     if net.rationing == "priority":
-        return _allocate_in_lane_order(net, request, available)
-    # Sources that are not short get ratio 1, so base = request and nothing is left over.
-    ratio = np.minimum(available / np.maximum(total, 1e-12), 1.0)
-    base = np.floor(request * ratio[:, net.lane_source])
-    left = available - base @ net.source_incidence
-    return base + _allocate_in_lane_order(net, np.minimum(request - base, 1.0), left)
+        return _allocate_in_lane_order(net, request, available, k)
+    # Sources that are not short serve their whole total: base = request, nothing left over.
+    # floor(request * served / total) with the product taken first: exact for whole units,
+    # where request * (available / total) can fall just below a whole number (22 * 30/44).
+    served = np.minimum(available, total)
+    src = net.lane_source
+    base = np.floor(request * served[:, src] / np.maximum(total, 1e-12)[:, src])
+    left = available - base @ k.source_incidence
+    return base + _allocate_in_lane_order(net, np.minimum(request - base, 1.0), left, k)
 
 
-def _receive(net: Network, on_hand: np.ndarray, inbound: np.ndarray) -> np.ndarray:
+def _receive(k: _Derived, on_hand: np.ndarray, inbound: np.ndarray) -> np.ndarray:
     """Add inbound units per node [B, N] to ``on_hand`` in place; return units overflowing."""
     on_hand += inbound
-    overflow = np.maximum(on_hand - net.storage_capacity, 0.0)
+    overflow = np.maximum(on_hand - k.storage_capacity, 0.0)
     on_hand -= overflow
     return overflow
 
@@ -230,42 +230,42 @@ def transition(
         ``(next_state, costs, flows)``: the decision-time state of period t+1, the cost of
         period t by component, and what moved.
     """
-    action = check_action(net, action)
-    b = state.num_envs
+    b, dtype = state.num_envs, state.on_hand.dtype
+    k = _derived(net, dtype, b)
+    action = check_action(net, action, dtype)
 
     # 2. Decision: clip, ration at short sources, ship.
     wanted = np.rint(np.maximum(action, 0.0))
-    requested = np.minimum(wanted, net.lane_capacity)
+    requested = np.minimum(wanted, k.lane_capacity)
     clipped = wanted - requested
-    available = np.where(net.is_supplier, net.supplier_capacity, state.on_hand)
+    available = np.where(net.is_supplier, k.supplier_capacity, state.on_hand)
     if net.has_disruptions:
         requested = requested * state.lane_up
-        available = available * state.node_up
+        # where, not a product: an infinite supplier that is down has 0 (inf * 0 is NaN).
+        available = np.where(state.node_up, available, 0.0)
     shipped = ration(net, requested, available)
 
-    on_hand = state.on_hand - shipped @ _stock_source_incidence(net)
+    on_hand = state.on_hand - shipped @ k.stock_source_incidence
     lead_time = noise.lead_time
     # Lead time 0 lands at once (only lanes whose support includes 0 can do that).
-    instant = _cached(
-        net, "instant_lanes", lambda: np.flatnonzero(net.lead_time_support[:, 0] == 0)
-    )
     landed_now = np.zeros_like(shipped)
-    landed_now[:, instant] = shipped[:, instant] * (lead_time[:, instant] == 0)
-    overflow = _receive(net, on_hand, landed_now @ net.destination_incidence)
+    now = k.instant_lanes
+    landed_now[:, now] = shipped[:, now] * (lead_time[:, now] == 0)
+    overflow = _receive(k, on_hand, landed_now @ k.destination_incidence)
     # Advance the pipeline by one period while copying it: shifting the flat array by one
     # element moves every lane's slot k+1 to slot k (each lane's last slot receives the next
     # lane's head, then is zeroed). ``pipeline`` is then relative to period t+1.
-    pipeline = np.empty(state.pipeline.shape)
+    pipeline = np.empty(state.pipeline.shape, dtype=dtype)
     pipeline.reshape(-1)[:-1] = state.pipeline.reshape(-1)[1:]
     pipeline[:, :, -1] = 0.0
     arriving = state.pipeline[:, :, 0] + shipped * (lead_time == 1)
     # Each (env, lane) puts its shipment in exactly one slot, so fancy += is safe.
     slot = np.maximum(lead_time - 2, 0)
-    pipeline.reshape(-1)[_pipeline_base(net, b) + slot] += shipped * (lead_time >= 2)
+    pipeline.reshape(-1)[k.pipeline_base + slot] += shipped * (lead_time >= 2)
 
     # 3. Demand: backlog first, then this period's demand, from on-hand.
     dn = net.demand_nodes
-    demand = noise.demand
+    demand = noise.demand.astype(dtype, copy=False)
     stock = on_hand[:, dn]
     old_backlog = state.backlog[:, dn]
     asked = demand + old_backlog
@@ -273,7 +273,7 @@ def transition(
     shortfall = asked - sales
     on_hand[:, dn] = stock - sales
     backlog = np.zeros_like(state.backlog)
-    backlog_d = shortfall * net.is_backlog
+    backlog_d = shortfall * k.is_backlog
     backlog[:, dn] = backlog_d
     lost = shortfall - backlog_d
     filled = np.minimum(demand, np.maximum(stock - old_backlog, 0.0))
@@ -281,27 +281,26 @@ def transition(
     # 4. Costs on the end-of-period state.
     # Units in transit at the end of period t: the advanced pipeline plus what lands at t+1.
     in_transit_cost = (
-        pipeline.reshape(b, -1) @ _per_slot_rate(net) + arriving @ net.in_transit_holding
+        pipeline.reshape(b, -1) @ k.per_slot_rate + arriving @ k.in_transit_holding
         if net.in_transit_holding.any()
-        else np.zeros(b)
+        else np.zeros(b, dtype=dtype)
     )
-    positive = shipped > 0
-    lane_cost = positive * net.fixed_cost + shipped * net.unit_cost
+    lane_cost = (shipped > 0) * k.fixed_cost + shipped * k.unit_cost
     costs = Costs(
-        holding=on_hand @ net.holding_cost,
+        holding=on_hand @ k.holding_cost,
         in_transit=in_transit_cost,
-        backlog=backlog_d @ (net.penalty * net.is_backlog),
-        lost_sales=lost @ net.penalty,
-        overflow=np.zeros(b),  # set below, once the next period's arrivals have landed
-        ordering=lane_cost @ ~net.is_transfer,
-        transfer=lane_cost @ net.is_transfer,
+        backlog=backlog_d @ k.backlog_penalty,
+        lost_sales=lost @ k.lost_penalty,
+        overflow=np.zeros(b, dtype=dtype),  # set below, once next period's arrivals landed
+        ordering=lane_cost @ k.is_replenishment,
+        transfer=lane_cost @ k.is_transfer,
     )
 
     # 5. Advance to period t+1: arrivals due at its start land; disruptions switch.
     # Units that do not fit are disposed of on arrival and charged in this call.
-    overflow += _receive(net, on_hand, arriving @ net.destination_incidence)
+    overflow += _receive(k, on_hand, arriving @ k.destination_incidence)
     if net.overflow_cost.any():
-        costs.overflow = overflow @ net.overflow_cost
+        costs.overflow = overflow @ k.overflow_cost
     node_up, lane_up = state.node_up, state.lane_up
     if noise.node_disruption is not None:
         node_up = np.where(
@@ -338,29 +337,61 @@ def transition(
     return next_state, costs, flows
 
 
-def _stock_source_incidence(net: Network) -> np.ndarray:
-    return _cached(net, "stock_source_incidence", lambda: net.source_incidence * ~net.is_supplier)
+@dataclass(frozen=True)
+class _Derived:
+    """Constants of a network in the state's float dtype (so no product upcasts), plus
+    index arrays the transition needs; built once per (network, dtype, batch size)."""
+
+    lane_capacity: np.ndarray
+    supplier_capacity: np.ndarray
+    storage_capacity: np.ndarray
+    source_incidence: np.ndarray  # [E, N]
+    stock_source_incidence: np.ndarray  # [E, N], suppliers' columns zero (no stock to debit)
+    destination_incidence: np.ndarray  # [E, N]
+    earlier_same_source: np.ndarray  # [E, E], 1 where lane e' < e leaves e's source
+    holding_cost: np.ndarray
+    overflow_cost: np.ndarray
+    backlog_penalty: np.ndarray  # [D], 0 at lost-sales nodes
+    lost_penalty: np.ndarray  # [D], 0 at backlog nodes
+    is_backlog: np.ndarray  # [D] as 0/1
+    fixed_cost: np.ndarray
+    unit_cost: np.ndarray
+    is_replenishment: np.ndarray  # [E] as 0/1
+    is_transfer: np.ndarray  # [E] as 0/1
+    in_transit_holding: np.ndarray
+    per_slot_rate: np.ndarray  # [E * Lmax], in-transit rate of each flattened pipeline slot
+    instant_lanes: np.ndarray  # lanes whose lead time can be 0
+    pipeline_base: np.ndarray  # [B, E] flat index of slot 0 of each (env, lane)
 
 
-def _per_slot_rate(net: Network) -> np.ndarray:
-    """In-transit holding rate of every (lane, slot) of a flattened pipeline row [E * Lmax]."""
-    return _cached(
-        net, "per_slot_rate", lambda: np.repeat(net.in_transit_holding, net.max_lead_time)
-    )
-
-
-def _pipeline_base(net: Network, num_envs: int) -> np.ndarray:
-    """Flat index of slot 0 of each (env, lane) in a C-ordered pipeline [B, E, Lmax]."""
-    key = f"pipeline_base_{num_envs}"
-    e, lmax = net.num_lanes, net.max_lead_time
-    return _cached(
-        net, key, lambda: (np.arange(num_envs)[:, None] * e + np.arange(e)[None, :]) * lmax
-    )
-
-
-def _cached(net: Network, key: str, make):
-    """Per-network cache of derived constants (Network is frozen; its __dict__ is not)."""
-    cache = net.__dict__.setdefault("_derived", {})
+def _derived(net: Network, dtype: np.dtype, num_envs: int) -> _Derived:
+    cache = net.__dict__.setdefault("_derived", {})  # Network is frozen; its __dict__ is not
+    key = (np.dtype(dtype).str, num_envs)
     if key not in cache:
-        cache[key] = make()
+        f = lambda x: np.asarray(x, dtype=dtype)  # noqa: E731
+        e = np.arange(net.num_lanes)
+        same = net.lane_source[:, None] == net.lane_source[None, :]
+        cache[key] = _Derived(
+            lane_capacity=f(net.lane_capacity),
+            supplier_capacity=f(net.supplier_capacity),
+            storage_capacity=f(net.storage_capacity),
+            source_incidence=f(net.source_incidence),
+            stock_source_incidence=f(net.source_incidence * ~net.is_supplier),
+            destination_incidence=f(net.destination_incidence),
+            earlier_same_source=f(same & (e[:, None] < e[None, :])),
+            holding_cost=f(net.holding_cost),
+            overflow_cost=f(net.overflow_cost),
+            backlog_penalty=f(net.penalty * net.is_backlog),
+            lost_penalty=f(net.penalty * ~net.is_backlog),
+            is_backlog=f(net.is_backlog),
+            fixed_cost=f(net.fixed_cost),
+            unit_cost=f(net.unit_cost),
+            is_replenishment=f(~net.is_transfer),
+            is_transfer=f(net.is_transfer),
+            in_transit_holding=f(net.in_transit_holding),
+            per_slot_rate=f(np.repeat(net.in_transit_holding, net.max_lead_time)),
+            instant_lanes=np.flatnonzero(net.lead_time_support[:, 0] == 0),
+            pipeline_base=(e[None, :] + np.arange(num_envs)[:, None] * net.num_lanes)
+            * net.max_lead_time,
+        )
     return cache[key]
