@@ -142,7 +142,7 @@ class Network:
     lead_times: tuple[LeadTimeDistribution, ...]
     lead_time_cdf: np.ndarray  # [E, K] padded CDF over lead_time_support
     lead_time_support: np.ndarray  # [E, K]
-    max_lead_time: int  # pipeline length (at least 1)
+    max_lead_time: int  # longest lead time of any lane
     source_incidence: np.ndarray  # [E, N] one-hot of lane source
     destination_incidence: np.ndarray  # [E, N] one-hot of lane destination
     rationing: str
@@ -158,6 +158,12 @@ class Network:
     @property
     def num_lanes(self) -> int:
         return len(self.lane_names)
+
+    @property
+    def pipeline_length(self) -> int:
+        """Slots of the pipeline at a decision: a shipment with lead time L is at most L - 1
+        periods from arriving (it lands at the start of t + L), so max_lead_time - 1 (>= 1)."""
+        return max(1, self.max_lead_time - 1)
 
     @property
     def num_demand_nodes(self) -> int:
@@ -404,7 +410,7 @@ def build_network(cfg: Any) -> Network:
         lead_times=tuple(lead_times),
         lead_time_cdf=cdf,
         lead_time_support=support,
-        max_lead_time=max(1, max(lt.max for lt in lead_times)),
+        max_lead_time=max(lt.max for lt in lead_times),
         source_incidence=eye_n[source],
         destination_incidence=eye_n[destination],
         rationing=rationing,

@@ -5,8 +5,8 @@ average demand node):
 
 - ``on_hand[<node>]`` for each stocking node;
 - ``backlog[<node>]`` for each backlogging demand node;
-- ``pipeline[<lane>][+k]`` for each lane and k = 1..(its longest lead time): units that
-  arrive k periods from now;
+- ``pipeline[<lane>][+k]`` for each lane and k = 1..(its longest lead time − 1): units
+  that arrive k periods from now (a shipment with lead time L lands at the start of t+L);
 - ``demand[<node>]`` last period's demand at each demand node;
 - ``season_sin``, ``season_cos`` when demand is seasonal: the phase of the season cycle;
 - ``up[<node>]`` / ``up[<lane>]`` (0 or 1) for each node or lane that can be disrupted.
@@ -36,12 +36,12 @@ class ObservationLayout:
         names += [f"backlog[{net.node_names[i]}]" for i in self.backlog_nodes]
         lanes, ages = [], []
         for e, lt in enumerate(net.lead_times):
-            for k in range(1, lt.max + 1):
+            for k in range(1, lt.max):  # at a decision, at most L - 1 periods from arriving
                 lanes.append(e)
                 ages.append(k - 1)
                 names.append(f"pipeline[{net.lane_names[e]}][+{k}]")
         self.pipe_lane, self.pipe_slot = np.array(lanes, dtype=int), np.array(ages, dtype=int)
-        self.pipe_flat = self.pipe_lane * net.max_lead_time + self.pipe_slot
+        self.pipe_flat = self.pipe_lane * net.pipeline_length + self.pipe_slot
         names += [f"demand[{net.node_names[i]}]" for i in net.demand_nodes]
         self.season = net.demand.season_period if net.demand.trace is None else 1
         if self.season > 1:

@@ -36,7 +36,7 @@ class State:
         on_hand: stock on hand per node [B, N] (always 0 at suppliers).
         backlog: backlogged customer demand per node [B, N].
         pipeline: in transit per lane by arrival: ``pipeline[:, e, k]`` arrives at the start
-            of period t+1+k [B, E, Lmax].
+            of period t+1+k [B, E, max(1, Lmax - 1)] (Lmax = the longest lead time).
         period: period index t since the episode began [B].
         node_up: whether each node can ship [B, N].
         lane_up: whether each lane can carry new shipments [B, E].
@@ -146,7 +146,7 @@ def initial_state(net: Network, num_envs: int, dtype: np.dtype = np.float64) -> 
     return State(
         on_hand=np.broadcast_to(net.initial_on_hand, (b, n)).astype(dtype),
         backlog=np.zeros((b, n), dtype=dtype),
-        pipeline=np.zeros((b, e, net.max_lead_time), dtype=dtype),
+        pipeline=np.zeros((b, e, net.pipeline_length), dtype=dtype),
         period=np.zeros(b, dtype=np.int64),
         node_up=np.ones((b, n), dtype=bool),
         lane_up=np.ones((b, e), dtype=bool),
@@ -389,9 +389,9 @@ def _derived(net: Network, dtype: np.dtype, num_envs: int) -> _Derived:
             is_replenishment=f(~net.is_transfer),
             is_transfer=f(net.is_transfer),
             in_transit_holding=f(net.in_transit_holding),
-            per_slot_rate=f(np.repeat(net.in_transit_holding, net.max_lead_time)),
+            per_slot_rate=f(np.repeat(net.in_transit_holding, net.pipeline_length)),
             instant_lanes=np.flatnonzero(net.lead_time_support[:, 0] == 0),
             pipeline_base=(e[None, :] + np.arange(num_envs)[:, None] * net.num_lanes)
-            * net.max_lead_time,
+            * net.pipeline_length,
         )
     return cache[key]

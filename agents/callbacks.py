@@ -1,0 +1,255 @@
+"""SB3 callbacks: inventory KPIs, evaluation on common random numbers, checkpoints.
+
+TensorBoard tags (through SB3's logger, so they sit next to SB3's ``rollout/`` and
+``train/``):
+
+- ``cost/<component>`` (holding, backlog, lost_sales, ordering, transfer, ..., total): the
+  training envs' cost per period by component, averaged over the steps since the last
+  log (an episode's cost divided by its length); read from the env's ``last_info``;
+- ``service/fill_rate/<node>``: share of demand served from stock at once;
+  ``service/cycle_service_level/<node>``: share of periods without a shortage;
+- ``inventory/mean_on_hand/<node>``; ``flow/transfer_volume``: units on transfer lanes
+  per period;
+- ``eval/cost_mean``, ``eval/cost_ci95``, ``eval/fill_rate``, ``eval/best_cost_mean``: the
+  deterministic policy's long-run average cost on FIXED evaluation noise
+  (``baselines.evaluation.evaluate`` with a fixed seed), so successive evaluations differ
+  only by the policy;
+- ``baseline/<name>``: each reference policy's cost on the same evaluation noise, logged at
+  every evaluation so it draws a flat line on the chart of ``eval/cost_mean``;
+- ``trajectory/inventory``: a figure of a sample evaluation episode (on-hand per node);
+- hyperparameters with the final metrics (hparams plugin), written by
+  ``log_hparams`` at the end of training.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from stable_baselines3.common.callbacks import BaseCallback  # noqa: E402
+from stable_baselines3.common.logger import Figure, HParam, Logger  # noqa: E402
+
+from agents.factory import save_agent  # noqa: E402
+from agents.policy import AgentPolicy  # noqa: E402
+from baselines.evaluation import EvalResult, evaluate  # noqa: E402
+from envs.network import Network  # noqa: E402
+
+NOT_TEXT = ("stdout", "log", "json", "csv")
+
+
+class InventoryKPICallback(BaseCallback):
+    """Logs the training envs' cost breakdown, service levels, stock and transfers."""
+
+    def __init__(self, net: Network):
+        super().__init__()
+        self.net = net
+        self.demand_names = [net.node_names[i] for i in net.demand_nodes]
+        self.stock_names = [net.node_names[i] for i in net.stock_nodes]
+        self._clear()
+
+    def _clear(self) -> None:
+        self.steps = 0
+        self.costs: dict[str, float] = {}
+        self.demand = np.zeros(self.net.num_demand_nodes)
+        self.filled = np.zeros(self.net.num_demand_nodes)
+        self.no_shortage = np.zeros(self.net.num_demand_nodes)
+        self.on_hand = np.zeros(len(self.net.stock_nodes))
+        self.transfer = 0.0
+
+    def _on_step(self) -> bool:
+        info = self.training_env.get_attr("last_info")[0]
+        if not info:
+            return True
+        sim = self.training_env.get_attr("sim")[0]
+        b = len(info["cost/total"])
+        self.steps += b
+        for key, value in info.items():
+            if key.startswith("cost/"):
+                self.costs[key] = self.costs.get(key, 0.0) + float(value.sum())
+        self.demand += info["demand"].sum(0)
+        self.filled += info["filled"].sum(0)
+        self.no_shortage += ((info["lost"] + info["backlog"]) == 0).sum(0)
+        self.on_hand += sim.state.on_hand[:, self.net.stock_nodes].sum(0)
+        self.transfer += float(info["shipped"][:, self.net.is_transfer].sum())
+        return True
+
+    def _on_rollout_end(self) -> None:
+        if self.steps == 0:
+            return
+        n = self.steps
+        for key, value in self.costs.items():
+            self.logger.record(key, value / n)
+        fill = self.filled / np.maximum(self.demand, 1e-12)
+        for i, name in enumerate(self.demand_names):
+            self.logger.record(f"service/fill_rate/{name}", float(fill[i]))
+            self.logger.record(
+                f"service/cycle_service_level/{name}", float(self.no_shortage[i] / n)
+            )
+        for i, name in enumerate(self.stock_names):
+            self.logger.record(f"inventory/mean_on_hand/{name}", float(self.on_hand[i] / n))
+        self.logger.record("flow/transfer_volume", self.transfer / n)
+        self._clear()
+
+
+def trajectory_figure(result: EvalResult, net: Network, title: str = "") -> plt.Figure:
+    """On-hand per stocking node (and demand) over a recorded evaluation episode."""
+    traj = result.trajectory
+    fig, ax = plt.subplots(figsize=(8, 4))
+    t = np.arange(len(traj["on_hand"]))
+    for i in net.stock_nodes:
+        ax.plot(t, traj["on_hand"][:, i], label=f"on hand {net.node_names[i]}", lw=1)
+    ax.set_xlabel("period")
+    ax.set_ylabel("units")
+    ax.set_title(title or "sample evaluation episode")
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    return fig
+
+
+class CRNEvalCallback(BaseCallback):
+    """Evaluates the deterministic policy every ``eval_every`` timesteps on fixed noise.
+
+    Keeps the best agent (lowest ``eval/cost_mean``) in ``best_dir`` and the history of
+    evaluations in ``history_file`` (JSON, rewritten after each evaluation so an
+    interrupted run keeps it).
+
+    Args:
+        net, action_mode: what the agent acts on.
+        eval_every: timesteps between evaluations (and one at the end of training).
+        eval_cfg: ``envs``, ``periods``, ``warmup``, ``seed`` for ``evaluate``.
+        references: cost of each reference policy on the same evaluation noise.
+        best_dir: where the best agent is saved.
+        history_file: where the history is written.
+        best_cost: best cost so far (when resuming).
+    """
+
+    def __init__(
+        self,
+        net: Network,
+        action_mode: str,
+        eval_every: int,
+        eval_cfg: Any,
+        references: dict[str, float],
+        best_dir: Path,
+        history_file: Path,
+        best_cost: float = math.inf,
+        history: list[dict] | None = None,
+    ):
+        super().__init__()
+        self.net = net
+        self.action_mode = action_mode
+        self.eval_every = max(int(eval_every), 1)
+        self.eval_cfg = eval_cfg
+        self.references = references
+        self.best_dir = Path(best_dir)
+        self.history_file = Path(history_file)
+        self.best_cost = best_cost
+        self.history = list(history or [])
+        self._next = 0
+        self._t0 = time.time()
+
+    def _on_training_start(self) -> None:
+        self._next = (self.num_timesteps // self.eval_every + 1) * self.eval_every
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps >= self._next:
+            self._next += self.eval_every
+            self.run_eval()
+        return True
+
+    def _on_training_end(self) -> None:
+        if not self.history or self.history[-1]["timesteps"] != self.num_timesteps:
+            self.run_eval()
+
+    def run_eval(self) -> EvalResult:
+        cfg = self.eval_cfg
+        env = self.model.get_env()
+        policy = AgentPolicy(self.model, env, self.net, self.action_mode)
+        result = evaluate(
+            self.net,
+            policy,
+            num_envs=int(cfg.envs),
+            periods=int(cfg.periods),
+            warmup=int(cfg.warmup),
+            seed=int(cfg.seed),
+            record=min(int(cfg.periods), 100),
+        )
+        improved = result.cost_mean < self.best_cost
+        if improved:
+            self.best_cost = result.cost_mean
+            save_agent(self.model, env, self.best_dir)
+        log = self.logger
+        log.record("eval/cost_mean", result.cost_mean)
+        log.record("eval/cost_ci95", result.cost_ci95)
+        log.record("eval/fill_rate", result.fill_rate)
+        log.record("eval/best_cost_mean", self.best_cost)
+        for name, cost in self.references.items():
+            log.record(f"baseline/{name}", cost)
+        if improved or not self.history:
+            fig = trajectory_figure(result, self.net, f"timestep {self.num_timesteps}")
+            log.record("trajectory/inventory", Figure(fig, close=True), exclude=NOT_TEXT)
+        self.history.append(
+            {
+                "timesteps": int(self.num_timesteps),
+                "seconds": time.time() - self._t0,
+                "cost_mean": result.cost_mean,
+                "cost_ci95": result.cost_ci95,
+                "fill_rate": result.fill_rate,
+                "best": bool(improved),
+            }
+        )
+        self.history_file.write_text(json.dumps(self.history, indent=1))
+        log.dump(self.num_timesteps)
+        return result
+
+
+class PeriodicCheckpoint(BaseCallback):
+    """Saves the agent (model + VecNormalize) into ``directory/step_<t>`` every ``every``
+    timesteps, and as ``directory/last`` (what ``train.resume`` picks up)."""
+
+    def __init__(self, directory: Path, every: int, on_save: Callable[[], None] | None = None):
+        super().__init__()
+        self.directory = Path(directory)
+        self.every = max(int(every), 1)
+        self.on_save = on_save
+        self._next = 0
+
+    def _on_training_start(self) -> None:
+        self._next = (self.num_timesteps // self.every + 1) * self.every
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps >= self._next:
+            self._next += self.every
+            self.save()
+        return True
+
+    def save(self) -> None:
+        env = self.model.get_env()
+        save_agent(self.model, env, self.directory / f"step_{self.num_timesteps:010d}")
+        save_agent(self.model, env, self.directory / "last")
+        if self.on_save is not None:
+            self.on_save()
+
+
+def log_hparams(
+    logger: Logger, hparams: dict[str, Any], metrics: dict[str, float], step: int
+) -> None:
+    """Hyperparameters and final metrics for TensorBoard's hparams plugin.
+
+    The plugin reads each metric's value from the scalar with the same tag, so the metrics
+    are also recorded as scalars.
+    """
+    clean = {k: v for k, v in metrics.items() if v is not None and np.isfinite(v)}
+    for key, value in clean.items():
+        logger.record(key, float(value))
+    logger.record("hparams", HParam(hparams, clean), exclude=NOT_TEXT)
+    logger.dump(step)

@@ -1,0 +1,200 @@
+"""Benchmark policies on scenarios with common random numbers.
+
+    python -m experiments.benchmark experiment=default
+    python -m experiments.benchmark experiment=lost_sales_vi
+    python -m experiments.benchmark -m experiment=smoke seed=0,1 hydra/launcher=joblib
+    python -m experiments.benchmark -m experiment=smoke seed=0,1 hydra/launcher=submitit_local
+    python -m experiments.benchmark -m experiment=default seed=0,1,2 hydra/launcher=slurm
+
+For each scenario (an env preset plus overrides): tune the baselines
+(``baselines.registry``), train each agent with each of its seeds (``agents.training``),
+then evaluate every policy — baselines, agents, the value-iteration optimum where it
+applies — on the same evaluation noise. Writes ``results.csv``, ``report.md`` and PNG
+plots into the run dir (each multirun job into its own), prints the Markdown table, the
+``tensorboard --logdir`` command and one JSON line last.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import hydra
+import pandas as pd
+from hydra import compose
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+
+import envs.presets  # noqa: F401  (registers the env schema in Hydra's ConfigStore)
+from agents.references import OPTIMAL, evaluate_all, make_references, reference_names
+from agents.training import train_agent
+from envs.presets import CONF_DIR, make_network
+from experiments.report import (
+    COLUMNS,
+    fail,
+    finite,
+    markdown_table,
+    plot_frontier,
+    plot_learning_curves,
+    plot_trajectories,
+    scenario_rows,
+    seed_average,
+)
+
+log = logging.getLogger(__name__)
+
+
+def train_config(
+    env: str, env_overrides: list[str], agent: str, overrides: list[str]
+) -> DictConfig:
+    """The ``train`` config of one agent on one scenario, composed like the train entry
+    point's (so ``agent.model.*`` and ``train.*`` overrides mean the same thing)."""
+    args = [f"env={env}", f"agent={agent}", *env_overrides, *overrides]
+    return compose(config_name="train", overrides=args)
+
+
+def run_scenario(cfg: DictConfig, scenario: DictConfig, run_dir: Path) -> tuple[list[dict], dict]:
+    """Every policy on one scenario; returns the table rows and the learning curves."""
+    bench = cfg.benchmark
+    name = str(scenario.name)
+    if not (CONF_DIR / "env" / f"{scenario.env}.yaml").is_file():
+        known = sorted(p.stem for p in (CONF_DIR / "env").glob("*.yaml"))
+        raise ValueError(
+            f"benchmark.scenarios: scenario {name!r} has unknown env {scenario.env!r}; "
+            f"known presets: {known}"
+        )
+    env_overrides = [str(o) for o in scenario.get("overrides", [])]
+    base = compose(config_name="train", overrides=[f"env={scenario.env}", *env_overrides])
+    env_cfg = base.env
+    net = make_network(env_cfg)
+    names = reference_names(
+        list(scenario.get("baselines") or bench.baselines), net, bench.get("optimal", "auto")
+    )
+    log.info("%s: tuning %s", name, names)
+    t0 = time.time()
+    tuned = make_references(names, net, tune=bench.tune, seed=int(cfg.seed))
+    tune_seconds = time.time() - t0
+    policies = {n: p for n, (p, _) in tuned.items()}
+    kinds = {n: ("optimum" if n == OPTIMAL else "baseline") for n in policies}
+    on_train_eval = evaluate_all(net, policies, base.train.eval)
+    references = {n: r.cost_mean for n, r in on_train_eval.items()}
+
+    agents: dict[str, Any] = {}
+    seeds: dict[str, Any] = {}
+    seconds: dict[str, float] = {n: tune_seconds for n in policies if n != OPTIMAL}
+    curves: dict[str, Any] = {}
+    groups: dict[str, list[str]] = {}
+    for spec in bench.agents:
+        label = str(spec.get("name", spec.agent))
+        overrides = [str(o) for o in spec.get("overrides", [])]
+        overrides += [f"train.{k}={v}" for k, v in _flat(bench.get("train") or {})]
+        for seed in spec.seeds:
+            tcfg = train_config(str(scenario.env), env_overrides, str(spec.agent), overrides)
+            run = run_dir / "runs" / name / f"{label}_seed{seed}"
+            log.info("%s: training %s seed %s -> %s", name, label, seed, run)
+            trained = train_agent(net, env_cfg, tcfg.agent, tcfg.train, int(seed), run, references)
+            (run / "config.yaml").write_text(OmegaConf.to_yaml(tcfg, resolve=True))
+            key = f"{label}[seed={seed}]"
+            agents[key] = trained.policy
+            seeds[key] = int(seed)
+            seconds[key] = trained.train_seconds
+            curves[f"{name}/{key}"] = {"history": trained.history, "references": references}
+            groups.setdefault(label, []).append(key)
+
+    results = evaluate_all(net, {**policies, **agents}, bench.eval, record=100)
+    for key in agents:
+        kinds[key] = "agent"
+    for label, keys in groups.items():
+        if len(keys) > 1:
+            avg = f"{label}[mean of {len(keys)} seeds]"
+            results[avg] = seed_average([results[k] for k in keys])
+            kinds[avg] = "agent"
+            seconds[avg] = sum(seconds[k] for k in keys) / len(keys)
+    plot_trajectories(results, net, run_dir / f"trajectories_{name}.png")
+    rows = scenario_rows(name, results, kinds, seeds, seconds)
+    return rows, curves
+
+
+def _flat(d: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    container = OmegaConf.to_container(d, resolve=True) if isinstance(d, DictConfig) else d
+    out = []
+    for k, v in container.items():
+        if isinstance(v, dict):
+            out += _flat(v, f"{prefix}{k}.")
+        else:
+            out.append((f"{prefix}{k}", "null" if v is None else v))
+    return out
+
+
+def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
+    bench = cfg.benchmark
+    start = time.time()
+    (run_dir / "error.json").unlink(missing_ok=True)
+    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    if not bench.scenarios:
+        raise ValueError("benchmark.scenarios: empty; pick an experiment, e.g. experiment=default")
+    rows: list[dict] = []
+    curves: dict[str, Any] = {}
+    for scenario in bench.scenarios:
+        scenario_rows_, scenario_curves = run_scenario(cfg, scenario, run_dir)
+        rows += scenario_rows_
+        curves.update(scenario_curves)
+        # Written after every scenario: an interrupted benchmark keeps what it finished.
+        pd.DataFrame(rows, columns=COLUMNS).to_csv(run_dir / "results.csv", index=False)
+    df = pd.DataFrame(rows, columns=COLUMNS)
+    meta = {"name": bench.name, **OmegaConf.to_container(bench.eval, resolve=True)}
+    report = markdown_table(df, meta)
+    (run_dir / "report.md").write_text(report)
+    if curves:
+        plot_learning_curves(curves, run_dir / "learning_curves.png")
+    plot_frontier(df, run_dir / "frontier.png")
+    print(report)
+    print(f"tensorboard --logdir {run_dir / 'runs'}")
+    summary = {
+        "experiment": str(bench.name),
+        "wall_seconds": time.time() - start,
+        "run_dir": str(run_dir),
+    }
+    for scenario, part in df.groupby("scenario", sort=False):
+        best_agent = part[part.kind.str.startswith("agent")].sort_values("cost_mean").head(1)
+        baselines = part[part.kind.str.startswith("baseline")].sort_values("cost_mean").head(1)
+        entry: dict[str, Any] = {}
+        if len(baselines):
+            entry.update(
+                best_baseline=baselines.policy.iloc[0],
+                best_baseline_cost=baselines.cost_mean.iloc[0],
+            )
+        if len(best_agent):
+            a = best_agent.iloc[0]
+            entry.update(
+                best_agent=a.policy,
+                agent_cost=a.cost_mean,
+                diff_vs_best=a.diff_vs_best,
+                diff_ci95=a.diff_ci95,
+                gap_to_optimum_pct=None
+                if math.isnan(a.gap_to_optimum_pct)
+                else a.gap_to_optimum_pct,
+            )
+        summary[str(scenario)] = entry
+    (run_dir / "results.json").write_text(
+        json.dumps(finite({"summary": summary, "rows": rows}), indent=1)
+    )
+    return finite(summary)
+
+
+@hydra.main(config_path="../conf", config_name="benchmark", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    try:
+        summary = run(cfg, run_dir)
+    except Exception as err:  # noqa: BLE001 - reported by fail(): stderr, error.json, exit/raise
+        fail(err, run_dir)
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()
