@@ -51,13 +51,14 @@ class StackedInverseCDF:
     def sample(self, uniforms: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """Values k (indices 0..K_r) for uniforms in (0, 1) and their rows (broadcast)."""
         key = rows * GUIDE_CELLS + (uniforms * GUIDE_CELLS).astype(np.int64)
-        first = np.broadcast_to(self.offsets[rows], uniforms.shape)
+        first = self.offsets[rows]
         value = self.guide[key]
         for _ in range(GUIDE_STEPS):
             value += self.cdf[first + value] <= uniforms
         wide = self.wide[key]
         if wide.any():
-            value[wide] = self._finish(uniforms[wide], np.broadcast_to(rows, uniforms.shape)[wide])
+            rows_wide = np.broadcast_to(rows, uniforms.shape)[wide]
+            value[wide] = self._finish(uniforms[wide], rows_wide)
         return value
 
     def _finish(self, u: np.ndarray, rows: np.ndarray) -> np.ndarray:

@@ -20,6 +20,7 @@ the leading batch axis.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -88,8 +89,9 @@ class Costs:
     ordering: np.ndarray
     transfer: np.ndarray
 
-    @property
+    @functools.cached_property
     def total(self) -> np.ndarray:
+        """Sum of the components (computed once, on first use)."""
         return (
             self.holding
             + self.in_transit
@@ -183,13 +185,15 @@ def _allocate_in_lane_order(
     return np.clip(available[:, net.lane_source] - before, 0.0, request)
 
 
-def ration(net: Network, request: np.ndarray, available: np.ndarray) -> np.ndarray:
+def ration(
+    net: Network, request: np.ndarray, available: np.ndarray, k: _Derived | None = None
+) -> np.ndarray:
     """Shipments per lane [B, E] given requests [B, E] and units available per node [B, N].
 
     ``proportional``: floor(request * available / total request) per lane, then the whole
     units left go one each to the lanes still short, in lane order. ``priority``: lane order.
     """
-    k = _derived(net, request.dtype, request.shape[0])
+    k = k or _derived(net, request.dtype, request.shape[0])
     total = request @ k.source_incidence
     if not (total > available).any():
         return request
@@ -243,7 +247,7 @@ def transition(
         requested = requested * state.lane_up
         # where, not a product: an infinite supplier that is down has 0 (inf * 0 is NaN).
         available = np.where(state.node_up, available, 0.0)
-    shipped = ration(net, requested, available)
+    shipped = ration(net, requested, available, k)
 
     on_hand = state.on_hand - shipped @ k.stock_source_incidence
     lead_time = noise.lead_time
@@ -282,7 +286,7 @@ def transition(
     # Units in transit at the end of period t: the advanced pipeline plus what lands at t+1.
     in_transit_cost = (
         pipeline.reshape(b, -1) @ k.per_slot_rate + arriving @ k.in_transit_holding
-        if net.in_transit_holding.any()
+        if k.charges_in_transit
         else np.zeros(b, dtype=dtype)
     )
     lane_cost = (shipped > 0) * k.fixed_cost + shipped * k.unit_cost
@@ -299,7 +303,7 @@ def transition(
     # 5. Advance to period t+1: arrivals due at its start land; disruptions switch.
     # Units that do not fit are disposed of on arrival and charged in this call.
     overflow += _receive(k, on_hand, arriving @ k.destination_incidence)
-    if net.overflow_cost.any():
+    if k.charges_overflow:
         costs.overflow = overflow @ k.overflow_cost
     node_up, lane_up = state.node_up, state.lane_up
     if noise.node_disruption is not None:
@@ -361,12 +365,14 @@ class _Derived:
     in_transit_holding: np.ndarray
     per_slot_rate: np.ndarray  # [E * Lmax], in-transit rate of each flattened pipeline slot
     instant_lanes: np.ndarray  # lanes whose lead time can be 0
+    charges_in_transit: bool
+    charges_overflow: bool
     pipeline_base: np.ndarray  # [B, E] flat index of slot 0 of each (env, lane)
 
 
 def _derived(net: Network, dtype: np.dtype, num_envs: int) -> _Derived:
     cache = net.__dict__.setdefault("_derived", {})  # Network is frozen; its __dict__ is not
-    key = (np.dtype(dtype).str, num_envs)
+    key = (dtype, num_envs)
     if key not in cache:
         f = lambda x: np.asarray(x, dtype=dtype)  # noqa: E731
         e = np.arange(net.num_lanes)
@@ -391,6 +397,8 @@ def _derived(net: Network, dtype: np.dtype, num_envs: int) -> _Derived:
             in_transit_holding=f(net.in_transit_holding),
             per_slot_rate=f(np.repeat(net.in_transit_holding, net.pipeline_length)),
             instant_lanes=np.flatnonzero(net.lead_time_support[:, 0] == 0),
+            charges_in_transit=bool(net.in_transit_holding.any()),
+            charges_overflow=bool(net.overflow_cost.any()),
             pipeline_base=(e[None, :] + np.arange(num_envs)[:, None] * net.num_lanes)
             * net.pipeline_length,
         )
