@@ -1,7 +1,9 @@
 """Action parametrisations: how a policy's action becomes order/transfer quantities per lane.
 
 - ``quantity``: Box [-1, 1]^E, scaled per lane to [0, max_order] and rounded to whole units
-  (the symmetric range SB3 prefers; values outside [-1, 1] are clipped first).
+  (the symmetric range SB3 prefers; values outside [-1, 1] are clipped first). On transfer
+  lanes only the positive half counts: a <= 0 moves nothing, a in (0, 1] moves
+  a * max_order, so a policy starting near 0 does not move stock sideways by default.
 - ``discrete``: MultiDiscrete, action e is the quantity on lane e in 0..max_order[e].
 - ``order_up_to``: Box [-1, 1]^E; on replenishment lanes the action is a target inventory
   position of the destination, scaled to [0, max_target], and the order is
@@ -84,7 +86,11 @@ class ActionMap:
         action = np.asarray(action, dtype=float)
         if self.mode in ("raw", "discrete"):
             return action
-        scaled = np.rint((np.clip(action, -1.0, 1.0) + 1.0) * 0.5 * self.scale)
+        clipped = np.clip(action, -1.0, 1.0)
+        # Replenishment lanes map [-1, 1] onto [0, scale]; transfer lanes map only the
+        # positive half, so an untrained policy (actions near 0) does not churn stock sideways.
+        unit = np.where(self.net.is_transfer, np.maximum(clipped, 0.0), (clipped + 1.0) * 0.5)
+        scaled = np.rint(unit * self.scale)
         scaled = np.where(np.isfinite(action), scaled, action)
         # A non-finite action skips order_up_to, where max(0, -inf - position) would hide it.
         if self.mode == "quantity" or not np.isfinite(action).all():

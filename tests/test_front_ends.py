@@ -251,9 +251,11 @@ def hand_state(net):
     return s
 
 
-def action_for(targets, scale):
-    """The Box action in [-1, 1] whose scaled value is ``targets``."""
-    return 2.0 * np.asarray(targets, dtype=float) / scale - 1.0
+def action_for(targets, scale, is_transfer):
+    """The Box action in [-1, 1] whose scaled value is ``targets`` (on transfer lanes only
+    the positive half of the range counts: a in [0, 1] moves a * scale)."""
+    targets = np.asarray(targets, dtype=float)
+    return np.where(is_transfer, targets / scale, 2.0 * targets / scale - 1.0)
 
 
 def test_order_up_to_orders_the_gap_once():
@@ -269,7 +271,8 @@ def test_order_up_to_orders_the_gap_once():
     #   A->s2 orders 5 - (-1) = 6; the transfer ships 2.
     # env 1: targets 8, 8, 0, 0: A->s1 orders 2, B->s1 sees 8 and orders 0; A->s2 still
     #   orders 0 - (-1) = 1 (the backlog); no transfer.
-    action = np.stack([action_for([10, 12, 5, 2], scale), action_for([8, 8, 0, 0], scale)])
+    tr = net.is_transfer
+    action = np.stack([action_for([10, 12, 5, 2], scale, tr), action_for([8, 8, 0, 0], scale, tr)])
     assert_array_equal(amap.to_quantities(action, s), [[4, 2, 6, 2], [2, 0, 1, 0]])
     # -1 is a target of 0 (order only the backlog); +1 the top of the range.
     low = amap.to_quantities(-np.ones((2, 4)), s)
@@ -283,10 +286,13 @@ def test_quantity_discrete_and_raw_modes():
     s = hand_state(net)
     m = net.max_order
     quantity = ActionMap(net, "quantity")
-    a = np.array([[-1.0, 0.0, 1.0, 3.0], [-5.0, 0.5, -0.5, 1.0]])
+    a = np.array([[-1.0, 0.0, 1.0, 3.0], [-5.0, 0.5, -0.5, 0.5]])
     expected = np.rint((np.clip(a, -1, 1) + 1) / 2 * m)
+    expected[:, 3] = np.rint(np.clip(a[:, 3], 0, 1) * m[3])  # transfer lane: positive half
     assert_array_equal(quantity.to_quantities(a, s), expected)
     assert_array_equal(expected[0], [0, np.rint(m[1] / 2), m[2], m[3]])
+    # A transfer action at or below 0 moves nothing.
+    assert quantity.to_quantities(np.array([[0.0, 0.0, 0.0, -0.3]]), s)[0, 3] == 0
     discrete = ActionMap(net, "discrete")
     assert isinstance(discrete.space, gymnasium.spaces.MultiDiscrete)
     assert_array_equal(discrete.space.nvec, m.astype(int) + 1)
