@@ -30,3 +30,24 @@ def test_bench_env_prints_json_line(tmp_path):
     assert 0 < result["state_mb"] < 1
     assert json.loads((tmp_path / "results.json").read_text()) == result
     assert (tmp_path / "config.yaml").exists()
+
+
+def test_bench_train_reports_env_share(tmp_path):
+    cmd = [
+        sys.executable,
+        "-m",
+        "experiments.bench_train",
+        "env=owmr_transship",
+        "agent=ppo",
+        "agent.num_envs=2",
+        "agent.model.n_steps=32",
+        "agent.model.batch_size=32",
+        "agent.model.n_epochs=1",
+        "train.total_timesteps=64",
+        f"hydra.run.dir={tmp_path}",
+    ]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["env"] == "owmr_transship" and result["num_envs"] == 2
+    assert 0 < result["env_s"] < result["wall_s"]
+    assert 0 < result["env_share_pct"] < 100

@@ -1,0 +1,78 @@
+"""How much of an SB3 training run the simulator takes.
+
+    python -m experiments.bench_train env=owmr_transship agent=ppo train.total_timesteps=131072
+
+Builds the agent exactly as ``experiments.train`` does (same configs, VecNormalize, the
+native batched VecEnv and the TensorBoard KPI callback), trains it for
+``train.total_timesteps`` without evaluations or checkpoints, and times the env's
+``step_wait`` and ``reset`` against the wall time of ``model.learn``. The last line of
+stdout is one JSON object with ``env_share_pct``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import hydra
+import torch
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+from stable_baselines3.common.logger import configure
+
+from agents.callbacks import InventoryKPICallback
+from agents.factory import build_agent, make_training_env
+from envs.presets import make_network
+
+
+class _Timed:
+    """Wraps a VecEnv method and adds its wall time to ``seconds``."""
+
+    def __init__(self, method):
+        self.method, self.seconds = method, 0.0
+
+    def __call__(self, *args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return self.method(*args, **kwargs)
+        finally:
+            self.seconds += time.perf_counter() - start
+
+
+@hydra.main(config_path="../conf", config_name="train", version_base="1.3")
+def main(cfg: DictConfig) -> dict:
+    torch.set_num_threads(int(cfg.train.torch_threads))
+    net = make_network(cfg.env)
+    num_envs = int(cfg.train.num_envs or cfg.agent.num_envs)
+    venv = make_training_env(
+        net, num_envs, int(cfg.env.episode_length), str(cfg.env.action_mode), int(cfg.seed)
+    )
+    venv.step_wait = _Timed(venv.step_wait)
+    venv.reset = _Timed(venv.reset)
+    model, _ = build_agent(cfg.agent, venv, seed=int(cfg.seed))
+    model.set_logger(configure(None, []))
+    start = time.perf_counter()
+    model.learn(int(cfg.train.total_timesteps), callback=InventoryKPICallback(net))
+    wall = time.perf_counter() - start
+    env_seconds = venv.step_wait.seconds + venv.reset.seconds
+    result = {
+        "env": cfg.env.name,
+        "agent": cfg.agent.name,
+        "num_envs": num_envs,
+        "timesteps": int(cfg.train.total_timesteps),
+        "wall_s": round(wall, 2),
+        "env_s": round(env_seconds, 2),
+        "env_share_pct": round(100 * env_seconds / wall, 2),
+        "steps_per_s": round(int(cfg.train.total_timesteps) / wall),
+        "torch_threads": int(cfg.train.torch_threads),
+    }
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
+    (run_dir / "results.json").write_text(json.dumps(result, indent=2))
+    print(json.dumps(result))
+    return result
+
+
+if __name__ == "__main__":
+    main()
