@@ -19,7 +19,6 @@ import os
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
-import json  # noqa: E402
 import platform  # noqa: E402
 import time  # noqa: E402
 from dataclasses import fields  # noqa: E402
@@ -27,11 +26,11 @@ from pathlib import Path  # noqa: E402
 
 import hydra  # noqa: E402
 import numpy as np  # noqa: E402
-from hydra.core.hydra_config import HydraConfig  # noqa: E402
-from omegaconf import DictConfig, OmegaConf  # noqa: E402
+from omegaconf import DictConfig  # noqa: E402
 
 from envs.inventory_env import InventoryNetworkEnv, InventoryNetworkVecEnv  # noqa: E402
 from envs.presets import make_network  # noqa: E402
+from experiments.report import finish_run  # noqa: E402
 
 
 def resident_mb() -> float:
@@ -118,10 +117,7 @@ def main(cfg: DictConfig) -> dict:
         "cpu": cpu_model(),
         "numpy": np.__version__,
     }
-    run_dir = Path(HydraConfig.get().runtime.output_dir)
-    OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
-    (run_dir / "results.json").write_text(json.dumps(result, indent=2))
-    print(json.dumps(result))
+    finish_run(cfg, result)
     return result
 
 

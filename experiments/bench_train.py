@@ -11,19 +11,17 @@ stdout is one JSON object with ``env_share_pct``.
 
 from __future__ import annotations
 
-import json
 import time
-from pathlib import Path
 
 import hydra
 import torch
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from stable_baselines3.common.logger import configure
 
 from agents.callbacks import InventoryKPICallback
 from agents.factory import build_agent, make_training_env
 from envs.presets import make_network
+from experiments.report import finish_run
 
 
 class _Timed:
@@ -67,10 +65,7 @@ def main(cfg: DictConfig) -> dict:
         "steps_per_s": round(int(cfg.train.total_timesteps) / wall),
         "torch_threads": int(cfg.train.torch_threads),
     }
-    run_dir = Path(HydraConfig.get().runtime.output_dir)
-    OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
-    (run_dir / "results.json").write_text(json.dumps(result, indent=2))
-    print(json.dumps(result))
+    finish_run(cfg, result)
     return result
 
 

@@ -222,3 +222,14 @@ def fail(err: BaseException, run_dir: Path) -> None:
     if not isinstance(err, ValueError):
         raise err
     sys.exit(2)
+
+
+def finish_run(cfg: Any, result: dict) -> None:
+    """Write the resolved config and ``results.json`` into the Hydra run dir and print the
+    result as the last line of stdout (one JSON object)."""
+    from omegaconf import OmegaConf
+
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
+    (run_dir / "results.json").write_text(json.dumps(finite(result), indent=2))
+    print(json.dumps(finite(result)))
