@@ -35,6 +35,7 @@ from envs.sampling import StackedInverseCDF
 
 # Tail mass left out of the inverse-CDF tables; the largest tabulated value absorbs it.
 TAIL_MASS = 1e-10
+_TINY, _BELOW_ONE = np.finfo(float).tiny, np.nextafter(1.0, 0.0)
 
 
 @dataclass(frozen=True)
@@ -201,6 +202,8 @@ class DemandModel:
         if self.cholesky is not None:
             # Gaussian copula: correlate standard normals, map back to uniforms.
             uniforms = special.ndtr(special.ndtri(uniforms) @ self.cholesky.T)
+            # ndtr rounds z > 8.3 to exactly 1.0 (p ~ 1e-16); keep uniforms inside (0, 1).
+            uniforms = np.clip(uniforms, _TINY, _BELOW_ONE)
         rows = self._first_row
         if self._seasonal:
             if period[0] == period[-1] and (period == period[0]).all():
