@@ -3,8 +3,6 @@ optimal <= capped base-stock <= base-stock on a small lost-sales instance."""
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 from conftest import single_node_config
@@ -119,11 +117,10 @@ def test_optimal_le_capped_le_base_stock_on_small_lost_sales():
 
 
 @pytest.mark.slow
-def test_tuning_the_network_preset_takes_under_two_minutes():
+def test_tuning_the_network_preset_improves_on_its_start():
+    # Its time is a benchmark figure (README), not asserted here.
     net = make_network(load_env_config("network"))
-    t0 = time.perf_counter()
     tuned = tune_policy(BaseStock, net, seed=0)
-    assert time.perf_counter() - t0 < 120
     start = evaluate(net, BaseStock(net, **_computed(net)), 256, 1000, 200, seed=1)
     assert tuned.cost_mean < start.cost_mean
 
