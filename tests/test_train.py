@@ -51,7 +51,6 @@ def run_cli(*args: str, module: str = "experiments.train") -> subprocess.Complet
 
 
 def test_train_entry_point_writes_results_and_prints_json_last(tmp_path):
-    pytest.importorskip("baselines.registry")
     out = run_cli("env=lost_sales", "agent=ppo", *TINY, f"hydra.run.dir={tmp_path}")
     assert out.returncode == 0, out.stderr[-2000:]
     line = json.loads(out.stdout.strip().splitlines()[-1])

@@ -14,7 +14,6 @@ References used here, all independent of the code under test:
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from types import SimpleNamespace
 
@@ -191,11 +190,10 @@ def test_zipkin_2008_lost_sales_optimal_costs(L: int, p: float) -> None:
     assert round(sol.average_cost, 2) == pytest.approx(ZIPKIN_2008_OPTIMAL[(L, p)], abs=1e-9)
 
 
-def test_speed_target_lost_sales_L4_p39() -> None:
-    t0 = time.perf_counter()
+def test_largest_instance_lost_sales_L4_p39() -> None:
+    # Its solve time is a benchmark figure (README), not asserted here.
     sol = solve_value_iteration(stats.poisson(5.0), 4, 1.0, 39.0)
-    elapsed = time.perf_counter() - t0
-    assert elapsed < 60.0  # the target is 5 minutes; this takes a few seconds
+    assert sol.converged and not sol.bound_hit
     assert round(sol.average_cost, 2) == 10.79
 
 
@@ -399,8 +397,9 @@ def test_optimal_policy_in_the_project_simulator(
 ) -> None:
     # Integration: the VI optimum, evaluated by the project's own simulator and evaluator,
     # lands inside the evaluator's 95% CI (same timing and cost accounting).
-    presets = pytest.importorskip("envs.presets")
-    evaluation = pytest.importorskip("baselines.evaluation")
+    import baselines.evaluation as evaluation
+    import envs.presets as presets
+
     overrides = [f"env.lead_time={L}", f"env.penalty={p}", f"env.fixed_cost={K}"]
     net = presets.make_network(presets.load_env_config(preset, overrides))
     sol = solve_value_iteration(stats.poisson(5.0), L, 1.0, p, fixed_cost=K, lost_sales=lost)
