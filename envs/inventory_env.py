@@ -30,10 +30,10 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from envs.simulator import Simulator, step_info
+from envs.simulator import Simulator, SimulatorView, step_info
 
 
-class InventoryNetworkVecEnv(VectorEnv):
+class InventoryNetworkVecEnv(SimulatorView, VectorEnv):
     """B inventory networks stepped together as one ``gymnasium.vector.VectorEnv``.
 
     Args:
@@ -64,14 +64,6 @@ class InventoryNetworkVecEnv(VectorEnv):
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self._mask = np.ones(self.num_envs, dtype=bool)
 
-    @property
-    def net(self):
-        return self.sim.net
-
-    @property
-    def observation_names(self) -> list[str]:
-        return self.sim.layout.names
-
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
         return self.sim.reset(seed), {}
@@ -93,7 +85,7 @@ class InventoryNetworkVecEnv(VectorEnv):
         return result.obs, result.reward, result.terminated, result.truncated, info
 
 
-class InventoryNetworkEnv(gym.Env):
+class InventoryNetworkEnv(SimulatorView, gym.Env):
     """One inventory network as a ``gymnasium.Env`` (a B = 1 view of the batched core).
 
     ``env_index`` picks the noise stream, so ``InventoryNetworkEnv(..., env_index=i)``
@@ -119,14 +111,6 @@ class InventoryNetworkEnv(gym.Env):
         self.render_mode = render_mode
         self.action_space = self.sim.actions.space
         self.observation_space = self.sim.layout.space
-
-    @property
-    def net(self):
-        return self.sim.net
-
-    @property
-    def observation_names(self) -> list[str]:
-        return self.sim.layout.names
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)

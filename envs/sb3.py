@@ -22,10 +22,10 @@ import gymnasium as gym
 import numpy as np
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices
 
-from envs.simulator import Simulator, step_info
+from envs.simulator import Simulator, SimulatorView, step_info
 
 
-class InventoryNetworkSB3VecEnv(VecEnv):
+class InventoryNetworkSB3VecEnv(SimulatorView, VecEnv):
     """B inventory networks as an SB3 ``VecEnv`` (same arguments as ``Simulator``)."""
 
     def __init__(
@@ -41,14 +41,6 @@ class InventoryNetworkSB3VecEnv(VecEnv):
         self.last_info: dict[str, np.ndarray] = {}
         self._actions: np.ndarray | None = None
         super().__init__(self.sim.num_envs, self.sim.layout.space, self.sim.actions.space)
-
-    @property
-    def net(self):
-        return self.sim.net
-
-    @property
-    def observation_names(self) -> list[str]:
-        return self.sim.layout.names
 
     def reset(self) -> np.ndarray:
         seed = self._seeds[0]

@@ -109,6 +109,22 @@ class Simulator:
         )
 
 
+class SimulatorView:
+    """What every front end exposes of the ``Simulator`` it wraps (as ``self.sim``)."""
+
+    sim: Simulator
+
+    @property
+    def net(self) -> Network:
+        """The validated network."""
+        return self.sim.net
+
+    @property
+    def observation_names(self) -> list[str]:
+        """The name of every observation entry (see ``envs.observations``)."""
+        return self.sim.layout.names
+
+
 def step_info(result: StepResult) -> dict[str, np.ndarray]:
     """Per-step info as arrays with the batch axis first: ``cost/<component>`` [B] and the
     flows [B, D], [B, E] or [B, N] (see ``envs.transition.Flows``)."""
