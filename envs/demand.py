@@ -147,9 +147,13 @@ class DemandModel:
         self.trace = trace
         self.season_period = int(np.lcm.reduce([s.season_period for s in specs] or [1]))
         """Length of the joint season cycle of all nodes (1 when none is seasonal)."""
-        self.mean = np.array([s.mean for s in specs], dtype=float)
-        if trace is not None:
-            self.mean = trace.mean(axis=0) if len(trace) else self.mean
+        self.node_names = list(node_names)
+        self.mean_demand = (
+            trace.mean(axis=0)
+            if trace is not None
+            else np.array([np.mean(s.mean * s.multipliers()) for s in specs])
+        )
+        """Long-run mean demand per period of each demand node [D]."""
         self.cholesky = None
         if correlation is not None and self.num_nodes > 1:
             corr = np.asarray(correlation, dtype=float)
@@ -182,13 +186,6 @@ class DemandModel:
         self._first_row = np.array(first, dtype=np.int64)
         self._node_period = np.array([s.season_period for s in self.specs], dtype=np.int64)
         self._seasonal = bool(np.any(self._node_period > 1))
-
-    @property
-    def mean_demand(self) -> np.ndarray:
-        """Long-run mean demand per period of each demand node [D]."""
-        if self.trace is not None:
-            return self.mean
-        return np.array([np.mean(s.mean * s.multipliers()) for s in self.specs])
 
     def pmf(self, node: int, period: int = 0) -> np.ndarray:
         """Demand pmf of one node in a given period (for exact baselines)."""

@@ -140,7 +140,6 @@ class Network:
     in_transit_holding: np.ndarray  # [E]
     max_order: np.ndarray  # [E] action range upper end
     lead_times: tuple[LeadTimeDistribution, ...]
-    lead_time_cdf: np.ndarray  # [E, K] padded CDF over lead_time_support
     lead_time_support: np.ndarray  # [E, K]
     max_lead_time: int  # longest lead time of any lane
     source_incidence: np.ndarray  # [E, N] one-hot of lane source
@@ -378,12 +377,9 @@ def build_network(cfg: Any) -> Network:
 
     k = max(len(lt.support) for lt in lead_times)
     support = np.zeros((n_lanes, k), dtype=np.int64)
-    cdf = np.ones((n_lanes, k))
     for j, lt in enumerate(lead_times):
         support[j, : len(lt.support)] = lt.support
         support[j, len(lt.support) :] = lt.support[-1]
-        cdf[j, : len(lt.support)] = np.cumsum(lt.probs)
-        cdf[j, len(lt.support) - 1 :] = 1.0
 
     eye_n = np.eye(n_nodes)
     return Network(
@@ -408,7 +404,6 @@ def build_network(cfg: Any) -> Network:
         in_transit_holding=in_transit,
         max_order=max_order,
         lead_times=tuple(lead_times),
-        lead_time_cdf=cdf,
         lead_time_support=support,
         max_lead_time=max(lt.max for lt in lead_times),
         source_incidence=eye_n[source],

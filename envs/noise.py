@@ -92,14 +92,6 @@ class NoiseStream:
         self._buffer = np.empty((self.num_envs, self.block, self.width))
         self._cursor = self.block
 
-    def reseed_envs(self, envs: np.ndarray, seeds: list[int]) -> None:
-        """Restart the streams of some envs (rarely used: ``reset(seed=...)`` on a sub-batch)."""
-        for i, s in zip(envs, seeds):
-            self.generators[i] = np.random.Generator(
-                np.random.PCG64(np.random.SeedSequence(s, spawn_key=(int(i),)))
-            )
-        self._cursor = self.block  # discard buffered uniforms so new streams start now
-
     def _refill(self) -> None:
         if self.width:
             for i, gen in enumerate(self.generators):

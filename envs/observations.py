@@ -34,14 +34,12 @@ class ObservationLayout:
         names += [f"on_hand[{net.node_names[i]}]" for i in self.stock_nodes]
         self.backlog_nodes = net.demand_nodes[net.is_backlog]
         names += [f"backlog[{net.node_names[i]}]" for i in self.backlog_nodes]
-        lanes, ages = [], []
+        pipe_flat = []  # index of (lane e, slot k - 1) in a flattened pipeline row
         for e, lt in enumerate(net.lead_times):
             for k in range(1, lt.max):  # at a decision, at most L - 1 periods from arriving
-                lanes.append(e)
-                ages.append(k - 1)
+                pipe_flat.append(e * net.pipeline_length + k - 1)
                 names.append(f"pipeline[{net.lane_names[e]}][+{k}]")
-        self.pipe_lane, self.pipe_slot = np.array(lanes, dtype=int), np.array(ages, dtype=int)
-        self.pipe_flat = self.pipe_lane * net.pipeline_length + self.pipe_slot
+        self.pipe_flat = np.array(pipe_flat, dtype=int)
         names += [f"demand[{net.node_names[i]}]" for i in net.demand_nodes]
         self.season = net.demand.season_period if net.demand.trace is None else 1
         if self.season > 1:

@@ -18,7 +18,7 @@ import yaml
 from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
 from hydra.core.global_hydra import GlobalHydra
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from envs.network import Network, NetworkConfig, build_network
 
@@ -157,7 +157,3 @@ def make_sb3_vec_env(preset: str, num_envs: int = 8, overrides: list[str] | None
 
     net, settings = _env_kwargs(preset, overrides, **kwargs)
     return InventoryNetworkSB3VecEnv(net, num_envs=num_envs, **settings)
-
-
-def as_container(cfg: Any) -> Any:
-    return OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg

@@ -30,7 +30,6 @@ class StackedInverseCDF:
     """
 
     def __init__(self, pmfs: list[np.ndarray]):
-        self.num_rows = len(pmfs)
         self.offsets = np.zeros(len(pmfs), dtype=np.int64)
         cdfs, start = [], 0
         for row, pmf in enumerate(pmfs):

@@ -26,7 +26,6 @@ from typing import Any
 import hydra
 import pandas as pd
 from hydra import compose
-from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 import envs.presets  # noqa: F401  (registers the env schema in Hydra's ConfigStore)
@@ -35,12 +34,12 @@ from agents.training import train_agent
 from envs.presets import CONF_DIR, make_network
 from experiments.report import (
     COLUMNS,
-    fail,
     finite,
     markdown_table,
     plot_frontier,
     plot_learning_curves,
     plot_trajectories,
+    run_job,
     scenario_rows,
     seed_average,
 )
@@ -188,12 +187,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
 
 @hydra.main(config_path="../conf", config_name="benchmark", version_base="1.3")
 def main(cfg: DictConfig) -> None:
-    run_dir = Path(HydraConfig.get().runtime.output_dir)
-    try:
-        summary = run(cfg, run_dir)
-    except Exception as err:  # noqa: BLE001 - reported by fail(): stderr, error.json, exit/raise
-        fail(err, run_dir)
-    print(json.dumps(summary))
+    run_job(lambda run_dir: run(cfg, run_dir))
 
 
 if __name__ == "__main__":

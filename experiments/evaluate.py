@@ -36,7 +36,7 @@ import envs.presets  # noqa: F401  (registers the env schema in Hydra's ConfigSt
 from baselines.evaluation import evaluate
 from baselines.registry import make_policy
 from envs.presets import make_network
-from experiments.report import fail, finite
+from experiments.report import finite, run_job
 
 
 def run(cfg: DictConfig, run_dir: Path, policy_name: str = "") -> dict[str, Any]:
@@ -92,13 +92,8 @@ def run(cfg: DictConfig, run_dir: Path, policy_name: str = "") -> dict[str, Any]
 
 @hydra.main(config_path="../conf", config_name="evaluate", version_base="1.3")
 def main(cfg: DictConfig) -> None:
-    hydra_cfg = HydraConfig.get()
-    run_dir = Path(hydra_cfg.runtime.output_dir)
-    try:
-        summary = run(cfg, run_dir, hydra_cfg.runtime.choices.get("policy", ""))
-    except Exception as err:  # noqa: BLE001 - fail(): one line on stderr, error.json, exit 2
-        fail(err, run_dir)
-    print(json.dumps(finite(summary)))
+    policy_name = HydraConfig.get().runtime.choices.get("policy", "")
+    run_job(lambda run_dir: run(cfg, run_dir, policy_name))
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import json
 import math
 import sys
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -222,6 +223,17 @@ def fail(err: BaseException, run_dir: Path) -> None:
     if not isinstance(err, ValueError):
         raise err
     sys.exit(2)
+
+
+def run_job(run: Callable[[Path], dict]) -> None:
+    """Run one Hydra job: ``run(run_dir)`` in the job's run dir; an error is reported by
+    ``fail`` (one line on stderr, error.json); the summary is printed as the last stdout line."""
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    try:
+        summary = run(run_dir)
+    except Exception as err:  # noqa: BLE001 - reported by fail(): stderr, error.json, exit/raise
+        fail(err, run_dir)
+    print(json.dumps(finite(summary)))
 
 
 def finish_run(cfg: Any, result: dict) -> None:

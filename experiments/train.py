@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 import hydra
-from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 import envs.presets  # noqa: F401  (registers the env schema in Hydra's ConfigStore)
@@ -34,7 +33,7 @@ from agents.factory import agent_settings, check_compatible, checkpoint_dir
 from agents.references import compare, evaluate_all, make_references, reference_names
 from agents.training import train_agent
 from envs.presets import make_network
-from experiments.report import fail, finite
+from experiments.report import finite, run_job
 
 log = logging.getLogger(__name__)
 
@@ -107,12 +106,7 @@ def _jsonable(value: Any) -> Any:
 
 @hydra.main(config_path="../conf", config_name="train", version_base="1.3")
 def main(cfg: DictConfig) -> None:
-    run_dir = Path(HydraConfig.get().runtime.output_dir)
-    try:
-        summary = run(cfg, run_dir)
-    except Exception as err:  # noqa: BLE001 - reported by fail(): stderr, error.json, exit/raise
-        fail(err, run_dir)
-    print(json.dumps(finite(summary)))
+    run_job(lambda run_dir: run(cfg, run_dir))
 
 
 if __name__ == "__main__":
