@@ -82,18 +82,18 @@ class ActionMap:
         return gym.spaces.Box(-1.0, 1.0, (e,), np.float32)
 
     def to_quantities(self, action: np.ndarray, state: State) -> np.ndarray:
-        """Quantities per lane [B, E] (NaN/inf pass through so the transition rejects them)."""
+        """Quantities per lane [B, E] for a batch of actions in this mode."""
         action = np.asarray(action, dtype=float)
-        if self.mode in ("raw", "discrete"):
+        # Raw quantities, and any non-finite action, go to the transition as they are: it
+        # rejects NaN/inf naming lane and value (order_up_to would hide a -inf as 0).
+        if self.mode in ("raw", "discrete") or not np.isfinite(action).all():
             return action
         clipped = np.clip(action, -1.0, 1.0)
         # Replenishment lanes map [-1, 1] onto [0, scale]; transfer lanes map only the
         # positive half, so an untrained policy (actions near 0) does not churn stock sideways.
         unit = np.where(self.net.is_transfer, np.maximum(clipped, 0.0), (clipped + 1.0) * 0.5)
         scaled = np.rint(unit * self.scale)
-        scaled = np.where(np.isfinite(action), scaled, action)
-        # A non-finite action skips order_up_to, where max(0, -inf - position) would hide it.
-        if self.mode == "quantity" or not np.isfinite(action).all():
+        if self.mode == "quantity":
             return scaled
         return self.order_up_to(scaled, state)
 
