@@ -6,7 +6,7 @@ import gymnasium
 from envs.inventory_env import InventoryNetworkEnv, InventoryNetworkVecEnv
 from envs.network import Network, NetworkConfig, build_network
 from envs.noise import Noise, NoiseStream
-from envs.presets import PRESETS, load_env_config, make_network
+from envs.presets import PRESETS, load_env_config, make_network, preset_episode_length
 from envs.sb3 import InventoryNetworkSB3VecEnv
 from envs.simulator import Simulator
 from envs.transition import Costs, Flows, State, initial_state, transition
@@ -18,6 +18,7 @@ for _id, _preset in PRESETS.items():
             entry_point="envs.presets:make_env",
             vector_entry_point="envs.presets:make_vec_env",
             kwargs={"preset": _preset},
+            max_episode_steps=preset_episode_length(_preset),
         )
 
 __all__ = [

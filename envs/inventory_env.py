@@ -15,10 +15,26 @@ Reward
     ``info`` also carries demand, sales, filled, lost, backlog, shipped, received,
     clipped (units cut by lane capacity) and overflow.
 
+Reward dtype
+    The VectorEnv returns float64 rewards (``-costs.total`` of the float32 simulator,
+    widened so sums over long runs do not lose digits); the single env a Python float;
+    the SB3 adapter float32 (SB3's buffers store float32 anyway).
+
 Episode end
-    Never terminated; truncated after ``episode_length`` periods. The VectorEnv resets
-    finished envs in the same step (``AutoresetMode.SAME_STEP``) and puts their last
-    observation and info in ``info["final_obs"]`` / ``info["final_info"]``.
+    Never terminated; truncated after ``episode_length`` periods (also the registered
+    ids' ``max_episode_steps``). Every env of a batch starts together and so ends
+    together. The VectorEnv's ``autoreset_mode`` says what happens next:
+
+    ``SAME_STEP`` (default, like SB3): the step that truncates already returns the first
+    observation of the next episode; the last observation and info are in
+    ``info["final_obs"]`` / ``info["final_info"]``.
+
+    ``NEXT_STEP`` (Gymnasium's default, what CleanRL-style code and
+    ``gymnasium.wrappers.vector.NormalizeObservation`` expect): the truncating step
+    returns the last observation; the following ``step`` ignores its actions and returns
+    the first observation of the next episode with reward 0 and no flags. The simulator
+    has already reset the envs, so no noise is drawn for that step and a policy sees the
+    same numbers in either mode.
 """
 
 from __future__ import annotations
@@ -42,9 +58,12 @@ class InventoryNetworkVecEnv(SimulatorView, VectorEnv):
         episode_length: periods per episode (a truncation at the end).
         action_mode: ``order_up_to`` | ``quantity`` | ``discrete`` | ``raw``.
         seed: root seed; ``reset(seed=...)`` restarts the streams.
+        autoreset_mode: ``SAME_STEP`` (default) or ``NEXT_STEP`` (an ``AutoresetMode``
+            or its name), see the module docstring.
     """
 
     metadata = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": []}
+    autoreset_modes = (AutoresetMode.SAME_STEP, AutoresetMode.NEXT_STEP)
 
     def __init__(
         self,
@@ -54,7 +73,11 @@ class InventoryNetworkVecEnv(SimulatorView, VectorEnv):
         action_mode: str = "order_up_to",
         seed: int | None = None,
         render_mode: str | None = None,
+        autoreset_mode: AutoresetMode | str = AutoresetMode.SAME_STEP,
     ):
+        self.autoreset_mode = _autoreset_mode(autoreset_mode, self.autoreset_modes)
+        # Gymnasium's wrappers read the mode from metadata, TorchRL from the attribute.
+        self.metadata = {**type(self).metadata, "autoreset_mode": self.autoreset_mode}
         self.sim = Simulator(network, num_envs, episode_length, action_mode, seed)
         self.num_envs = self.sim.num_envs
         self.render_mode = render_mode
@@ -63,14 +86,29 @@ class InventoryNetworkVecEnv(SimulatorView, VectorEnv):
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self._mask = np.ones(self.num_envs, dtype=bool)
+        # NEXT_STEP: the first observation of the next episode, returned by the next step.
+        self._next_episode_obs: np.ndarray | None = None
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
+        self._next_episode_obs = None
         return self.sim.reset(seed), {}
 
     def step(self, actions):
+        if self._next_episode_obs is not None:
+            # NEXT_STEP's reset step: the simulator reset the envs when they truncated.
+            obs, self._next_episode_obs = self._next_episode_obs, None
+            no = np.zeros(self.num_envs, dtype=bool)
+            return obs, np.zeros(self.num_envs), no, no.copy(), {}
         result = self.sim.step(actions)
+        reward = result.reward.astype(np.float64)
         info: dict[str, Any] = step_info(result)
+        if result.final_obs is not None and self.autoreset_mode == AutoresetMode.NEXT_STEP:
+            # Episodes start together, so they all end at this step.
+            self._next_episode_obs = result.obs
+            obs = result.final_obs.copy()
+            self._add_masks(info)
+            return obs, reward, result.terminated, result.truncated, info
         if result.final_obs is not None:
             done = result.truncated
             final_obs = np.full(self.num_envs, None, dtype=object)
@@ -80,9 +118,22 @@ class InventoryNetworkVecEnv(SimulatorView, VectorEnv):
             final_info = {k: v for k, v in info.items() if not k.startswith(("final", "_final"))}
             final_info.update({f"_{k}": done for k in list(final_info)})
             info["final_info"], info["_final_info"] = final_info, done
+        self._add_masks(info)
+        return result.obs, reward, result.terminated, result.truncated, info
+
+    def _add_masks(self, info: dict[str, Any]) -> None:
+        """Gymnasium's vector info convention: ``_<key>`` marks the envs a key is set for."""
         for key in [k for k in info if not k.startswith(("_", "final"))]:
             info[f"_{key}"] = self._mask
-        return result.obs, result.reward, result.terminated, result.truncated, info
+
+
+def _autoreset_mode(mode: AutoresetMode | str, allowed: tuple[AutoresetMode, ...]) -> AutoresetMode:
+    names = {m.name: m for m in allowed} | {m.value: m for m in allowed}
+    if isinstance(mode, AutoresetMode) and mode in allowed:
+        return mode
+    if isinstance(mode, str) and mode in names:
+        return names[mode]
+    raise ValueError(f"autoreset_mode: must be one of {sorted(m.name for m in allowed)}, got {mode!r}")
 
 
 class InventoryNetworkEnv(SimulatorView, gym.Env):

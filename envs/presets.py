@@ -125,8 +125,25 @@ def read_edge_list(path: str) -> dict:
     return {"nodes": nodes, "lanes": lanes, **extra}
 
 
+def preset_episode_length(preset: str) -> int:
+    """The episode length a preset file sets (the registered ids' ``max_episode_steps``)."""
+    data = yaml.safe_load((CONF_DIR / "env" / f"{preset}.yaml").read_text()) or {}
+    return int(data.get("episode_length", EnvConfig.episode_length))
+
+
 def _env_kwargs(preset: str, overrides: list[str] | None, **kwargs) -> tuple[Network, dict]:
     cfg = load_env_config(preset, overrides)
+    # Gymnasium's make_vec passes the spec's max_episode_steps (the preset's own episode
+    # length) to the vector entry point. It only counts as a choice when it differs from
+    # that default; then it must agree with an explicit episode_length.
+    horizon = kwargs.pop("max_episode_steps", None)
+    if horizon is not None and int(horizon) != preset_episode_length(preset):
+        length = kwargs.get("episode_length", horizon)
+        if int(length) != int(horizon):
+            raise ValueError(
+                f"max_episode_steps: {horizon!r} conflicts with episode_length {length!r}"
+            )
+        kwargs["episode_length"] = int(horizon)
     settings = {
         "episode_length": kwargs.pop("episode_length", cfg.episode_length),
         "action_mode": kwargs.pop("action_mode", cfg.action_mode),
@@ -157,3 +174,13 @@ def make_sb3_vec_env(preset: str, num_envs: int = 8, overrides: list[str] | None
 
     net, settings = _env_kwargs(preset, overrides, **kwargs)
     return InventoryNetworkSB3VecEnv(net, num_envs=num_envs, **settings)
+
+
+def make_tianshou_vec_env(
+    preset: str, num_envs: int = 8, overrides: list[str] | None = None, **kwargs
+):
+    """``InventoryNetworkTianshouEnv`` of a preset, for Tianshou's ``Collector``."""
+    from envs.tianshou_env import InventoryNetworkTianshouEnv
+
+    net, settings = _env_kwargs(preset, overrides, **kwargs)
+    return InventoryNetworkTianshouEnv(net, num_envs=num_envs, **settings)
