@@ -133,7 +133,9 @@ def _autoreset_mode(mode: AutoresetMode | str, allowed: tuple[AutoresetMode, ...
         return mode
     if isinstance(mode, str) and mode in names:
         return names[mode]
-    raise ValueError(f"autoreset_mode: must be one of {sorted(m.name for m in allowed)}, got {mode!r}")
+    raise ValueError(
+        f"autoreset_mode: must be one of {sorted(m.name for m in allowed)}, got {mode!r}"
+    )
 
 
 class InventoryNetworkEnv(SimulatorView, gym.Env):

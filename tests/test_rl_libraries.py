@@ -123,7 +123,9 @@ def test_make_vec_horizon_settings():
     make = gym.make_vec
     kw = {"num_envs": 2, "vectorization_mode": "vector_entry_point"}
     assert make("invnet/LostSales-v0", **kw).unwrapped.sim.episode_length == 200
-    assert make("invnet/LostSales-v0", max_episode_steps=50, **kw).unwrapped.sim.episode_length == 50
+    assert (
+        make("invnet/LostSales-v0", max_episode_steps=50, **kw).unwrapped.sim.episode_length == 50
+    )
     # an override of the preset's own length is not undone by the spec's default
     env = make("invnet/LostSales-v0", overrides=["env.episode_length=30"], **kw)
     assert env.unwrapped.sim.episode_length == 30
