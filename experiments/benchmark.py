@@ -186,8 +186,8 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
 
 
 @hydra.main(config_path="../conf", config_name="benchmark", version_base="1.3")
-def main(cfg: DictConfig) -> None:
-    run_job(lambda run_dir: run(cfg, run_dir))
+def main(cfg: DictConfig) -> float | None:
+    return run_job(lambda run_dir: run(cfg, run_dir))
 
 
 if __name__ == "__main__":

@@ -91,9 +91,9 @@ def run(cfg: DictConfig, run_dir: Path, policy_name: str = "") -> dict[str, Any]
 
 
 @hydra.main(config_path="../conf", config_name="evaluate", version_base="1.3")
-def main(cfg: DictConfig) -> None:
+def main(cfg: DictConfig) -> float | None:
     policy_name = HydraConfig.get().runtime.choices.get("policy", "")
-    run_job(lambda run_dir: run(cfg, run_dir, policy_name))
+    return run_job(lambda run_dir: run(cfg, run_dir, policy_name))
 
 
 if __name__ == "__main__":

@@ -225,15 +225,21 @@ def fail(err: BaseException, run_dir: Path) -> None:
     sys.exit(2)
 
 
-def run_job(run: Callable[[Path], dict]) -> None:
+def run_job(run: Callable[[Path], dict]) -> float | None:
     """Run one Hydra job: ``run(run_dir)`` in the job's run dir; an error is reported by
-    ``fail`` (one line on stderr, error.json); the summary is printed as the last stdout line."""
+    ``fail`` (one line on stderr, error.json); the summary is printed as the last stdout line.
+
+    Returns the job's objective, its ``cost_mean`` (what a sweeper such as
+    ``hydra/sweeper=optuna`` minimises), or None when the summary has none.
+    """
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
         summary = run(run_dir)
     except Exception as err:  # noqa: BLE001 - reported by fail(): stderr, error.json, exit/raise
         fail(err, run_dir)
     print(json.dumps(finite(summary)))
+    objective = summary.get("cost_mean")
+    return None if objective is None else float(objective)
 
 
 def finish_run(cfg: Any, result: dict) -> None:

@@ -1,5 +1,6 @@
-"""experiments.benchmark: the smoke experiment end to end, and a submitit_local multirun in
-which one failing job does not lose the other's results."""
+"""experiments.benchmark: the smoke experiment end to end; a multirun on the slurm
+launcher's local twin in which one failing job does not lose the other's results, gathered
+by experiments.collect; an Optuna sweep minimising the training entry point's cost."""
 
 from __future__ import annotations
 
@@ -48,12 +49,12 @@ def test_smoke_benchmark_writes_table_plots_and_json(tmp_path):
     assert "## lost_sales" in (tmp_path / "report.md").read_text()
 
 
-def test_submitit_local_multirun_keeps_results_of_jobs_that_succeed(tmp_path):
+def test_slurm_local_multirun_keeps_results_of_jobs_that_succeed(tmp_path):
     out = run_cli(
         "-m",
         "experiment=smoke",
         "benchmark.baselines=[]",
-        "hydra/launcher=submitit_local",
+        "hydra/launcher=slurm_local",
         "benchmark.scenarios.0.env=lost_sales,no_such_preset",
         f"hydra.sweep.dir={tmp_path}",
     )
@@ -63,3 +64,76 @@ def test_submitit_local_multirun_keeps_results_of_jobs_that_succeed(tmp_path):
     assert (tmp_path / "0" / "report.md").exists()
     error = json.loads((tmp_path / "1" / "error.json").read_text())
     assert "no_such_preset" in error["error"] and "benchmark.scenarios" in error["error"]
+    # the launcher really was the slurm config's local twin (same resources)
+    submitted = list((tmp_path / ".submitit").rglob("*_submitted.pkl"))
+    assert submitted, "no submitit job folder"
+
+    # experiments.collect gathers both jobs, the failed one with its error
+    collected = subprocess.run(
+        [sys.executable, "-m", "experiments.collect", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert collected.returncode == 0, collected.stderr
+    table = pd.read_csv(tmp_path / "collected.csv")
+    assert list(table.status) == ["ok", "failed"]
+    assert list(table["benchmark.scenarios.0.env"]) == ["lost_sales", "no_such_preset"]
+    assert "no_such_preset" in table.error.iloc[1]
+    assert "| failed" in (tmp_path / "collected.md").read_text()
+
+
+def test_collect_names_a_directory_without_jobs(tmp_path):
+    out = subprocess.run(
+        [sys.executable, "-m", "experiments.collect", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 2
+    assert out.stderr.strip().startswith("error: multirun_dir: no Hydra job")
+
+
+def test_optuna_sweep_minimises_the_train_cost(tmp_path):
+    """hydra/sweeper=ppo_search runs trials of experiments.train and reads back each
+    trial's cost_mean (the value main() returns) as its objective."""
+    smoke = [
+        "train.total_timesteps=128",
+        "agent.num_envs=2",
+        "agent.model.n_steps=64",
+        "agent.model.batch_size=64",
+        "agent.model.n_epochs=1",
+        "train.eval_every=128",
+        "train.checkpoint_every=128",
+        "train.baselines=[base_stock]",
+        "train.optimal=false",
+        "train.eval={envs: 4, periods: 60, warmup: 10, seed: 2024}",
+        "train.final_eval={envs: 4, periods: 60, warmup: 10, seed: 12345}",
+        "+train.tune={envs: 4, periods: 60, warmup: 10, eval_envs: 4}",
+    ]
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "experiments.train",
+            "-m",
+            "hydra/sweeper=ppo_search",
+            "hydra.sweeper.n_trials=2",
+            f"hydra.sweep.dir={tmp_path}",
+            *smoke,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    import yaml
+
+    best = yaml.safe_load((tmp_path / "optimization_results.yaml").read_text())
+    costs = [json.loads((tmp_path / str(j) / "results.json").read_text()) for j in (0, 1)]
+    trial_costs = [c["summary"]["cost_mean"] for c in costs]
+    assert best["best_value"] == pytest.approx(min(trial_costs))
+    assert set(best["best_params"]) >= {"agent.model.learning_rate", "agent.model.gamma"}
