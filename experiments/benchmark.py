@@ -75,7 +75,7 @@ def run_scenario(cfg: DictConfig, scenario: DictConfig, run_dir: Path) -> tuple[
     )
     log.info("%s: tuning %s", name, names)
     t0 = time.time()
-    tuned = make_references(names, net, tune=bench.tune, seed=int(cfg.seed))
+    tuned = make_references(names, net, tune=bench.tune)
     tune_seconds = time.time() - t0
     policies = {n: p for n, (p, _) in tuned.items()}
     kinds = {n: ("optimum" if n == OPTIMAL else "baseline") for n in policies}
@@ -87,11 +87,13 @@ def run_scenario(cfg: DictConfig, scenario: DictConfig, run_dir: Path) -> tuple[
     seconds: dict[str, float] = {n: tune_seconds for n in policies if n != OPTIMAL}
     curves: dict[str, Any] = {}
     groups: dict[str, list[str]] = {}
+    seed_groups: dict[str, list[str]] = {}
     for spec in bench.agents:
         label = str(spec.get("name", spec.agent))
         overrides = [str(o) for o in spec.get("overrides", [])]
         overrides += [f"train.{k}={v}" for k, v in _flat(bench.get("train") or {})]
-        for seed in spec.seeds:
+        # A top-level seed (e.g. a sweep seed=0,1,2) is the agents' training seed.
+        for seed in spec.seeds if cfg.get("seed") is None else [cfg.seed]:
             tcfg = train_config(str(scenario.env), env_overrides, str(spec.agent), overrides)
             run = run_dir / "runs" / name / f"{label}_seed{seed}"
             log.info("%s: training %s seed %s -> %s", name, label, seed, run)
@@ -113,8 +115,9 @@ def run_scenario(cfg: DictConfig, scenario: DictConfig, run_dir: Path) -> tuple[
             results[avg] = seed_average([results[k] for k in keys])
             kinds[avg] = "agent"
             seconds[avg] = sum(seconds[k] for k in keys) / len(keys)
+            seed_groups[avg] = keys
     plot_trajectories(results, net, run_dir / f"trajectories_{name}.png")
-    rows = scenario_rows(name, results, kinds, seeds, seconds)
+    rows = scenario_rows(name, results, kinds, seeds, seconds, seed_groups)
     return rows, curves
 
 

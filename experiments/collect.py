@@ -9,6 +9,10 @@ per job: its number, its overrides (one column each), its status, the scalar ent
 its summary (``summary`` of a train/benchmark results.json, the whole file of an
 evaluate one), and the error of a failed job. Writes ``<out>.csv`` and ``<out>.md``
 (default ``<multirun dir>/collected``) and prints the Markdown table.
+
+When the jobs differ in ``seed`` (``seed=0,1,2``), a second table gives, per setting of
+the other overrides, the mean of ``cost_mean`` (and ``gap_to_optimum_pct`` where present)
+over seeds with a 95% Student t interval over seeds (``<out>_across_seeds.csv``).
 """
 
 from __future__ import annotations
@@ -20,6 +24,10 @@ from typing import Any
 
 import pandas as pd
 import yaml
+
+from baselines.evaluation import ci95
+
+METRICS = ("cost_mean", "gap_to_optimum_pct")
 
 
 def job_dirs(multirun_dir: Path) -> list[Path]:
@@ -34,7 +42,7 @@ def job_row(job: Path, root: Path) -> dict[str, Any]:
     overrides = yaml.safe_load((job / ".hydra" / "overrides.yaml").read_text()) or []
     for item in overrides:
         key, _, value = str(item).partition("=")
-        row[key.lstrip("+~")] = value
+        row[f"override:{key.lstrip('+~')}"] = value
     results, error = job / "results.json", job / "error.json"
     if results.exists():
         data = json.loads(results.read_text())
@@ -60,6 +68,26 @@ def collect(multirun_dir: Path) -> pd.DataFrame:
     return pd.DataFrame([job_row(job, multirun_dir) for job in jobs])
 
 
+def across_seeds(df: pd.DataFrame) -> pd.DataFrame | None:
+    """Mean and 95% CI over seeds of each metric, per setting of the other overrides; None
+    when the jobs do not differ in ``seed``."""
+    if "override:seed" not in df or df["override:seed"].nunique() < 2:
+        return None
+    done = df[df.status == "ok"]
+    settings = [c for c in df.columns if c.startswith("override:") and c != "override:seed"]
+    rows = []
+    groups = done.groupby(settings, dropna=False, sort=False) if settings else [((), done)]
+    for key, part in groups:
+        row = dict(zip(settings, key if isinstance(key, tuple) else (key,)))
+        row["seeds"] = ",".join(str(s) for s in part["override:seed"])
+        for metric in (m for m in METRICS if m in part):
+            values = part[metric].astype(float).to_numpy()
+            row[f"{metric}_mean"] = values.mean()
+            row[f"{metric}_ci95_over_seeds"] = ci95(values)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def _scalar(value: Any) -> bool:
     return value is None or isinstance(value, bool | int | float | str)
 
@@ -76,6 +104,11 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or args.multirun_dir / "collected"
     df.to_csv(out.with_suffix(".csv"), index=False)
     table = df.to_markdown(index=False, floatfmt=".4g")
+    seeds = across_seeds(df)
+    if seeds is not None:
+        seeds.to_csv(out.parent / f"{out.name}_across_seeds.csv", index=False)
+        table += "\n\nAcross seeds (mean, 95% CI over seeds):\n\n"
+        table += seeds.to_markdown(index=False, floatfmt=".4g")
     out.with_suffix(".md").write_text(table + "\n")
     print(table)
     return 0

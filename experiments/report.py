@@ -49,13 +49,17 @@ COLUMNS = [
 
 def seed_average(results: list[EvalResult]) -> EvalResult:
     """Several training seeds of one agent as one policy: per replication, the mean cost
-    over seeds (still paired with the baselines, which saw the same noise)."""
+    over seeds (still paired with the baselines, which saw the same noise).
+
+    Its ``cost_ci95`` is over seeds (a Student t interval of the per-seed mean costs), so it
+    includes the spread between training seeds, not only the evaluation noise.
+    """
     first = results[0]
     per_env = np.mean([r.cost_per_env for r in results], axis=0)
     return EvalResult(
         cost_per_env=per_env,
         cost_mean=float(per_env.mean()),
-        cost_ci95=ci95(per_env),
+        cost_ci95=ci95(np.array([r.cost_mean for r in results])),
         breakdown={k: float(np.mean([r.breakdown[k] for r in results])) for k in first.breakdown},
         fill_rate=float(np.mean([r.fill_rate for r in results])),
         fill_rate_per_node=np.mean([r.fill_rate_per_node for r in results], axis=0),
@@ -70,21 +74,40 @@ def seed_average(results: list[EvalResult]) -> EvalResult:
     )
 
 
+def across_seeds_difference(results: list[EvalResult], best: EvalResult) -> tuple[float, float]:
+    """Mean and 95% CI half-width over training seeds of each seed's paired difference with
+    ``best``: the interval a claim "this agent beats the baseline" needs, as it includes
+    the spread between seeds."""
+    diffs = np.array([paired_difference(r, best)[0] for r in results])
+    return float(diffs.mean()), ci95(diffs)
+
+
 def scenario_rows(
     scenario: str,
     results: dict[str, EvalResult],
     kinds: dict[str, str],
     seeds: dict[str, Any] | None = None,
     train_seconds: dict[str, float] | None = None,
+    seed_groups: dict[str, list[str]] | None = None,
 ) -> list[dict[str, Any]]:
-    """Table rows of one scenario; differences are against the best heuristic baseline."""
-    seeds, train_seconds = seeds or {}, train_seconds or {}
+    """Table rows of one scenario; differences are against the best heuristic baseline.
+
+    ``seed_groups`` maps a mean-over-seeds row (see ``seed_average``) to its per-seed rows;
+    its difference and CI are over seeds (``across_seeds_difference``).
+    """
+    seeds, train_seconds, seed_groups = seeds or {}, train_seconds or {}, seed_groups or {}
     baselines = [n for n, k in kinds.items() if k == "baseline"]
     best = min(baselines, key=lambda n: results[n].cost_mean) if baselines else None
     optimum = results[OPTIMAL].cost_mean if OPTIMAL in results else None
     rows = []
     for name, r in results.items():
-        diff, half = paired_difference(r, results[best]) if best else (math.nan, math.nan)
+        if best is None:
+            diff, half = math.nan, math.nan
+        elif name in seed_groups:
+            group = [results[k] for k in seed_groups[name]]
+            diff, half = across_seeds_difference(group, results[best])
+        else:
+            diff, half = paired_difference(r, results[best])
         rows.append(
             {
                 "scenario": scenario,
@@ -121,8 +144,9 @@ def markdown_table(df: pd.DataFrame, meta: dict[str, Any]) -> str:
         f"Evaluation: {meta['envs']} replications x {meta['periods']} periods "
         f"(first {meta['warmup']} discarded), noise seed {meta['seed']} (common random numbers "
         "for every policy). Cost = long-run average cost per period; ± = 95% CI half-width "
-        "(Student t over replications). Δ vs best = paired difference with the best tuned "
-        "baseline (negative: cheaper), its 95% CI paired by replication.",
+        "(Student t over replications; over training seeds for a mean-of-seeds row). Δ vs best "
+        "= paired difference with the best tuned baseline (negative: cheaper), its 95% CI "
+        "paired by replication (over seeds' paired differences for a mean-of-seeds row).",
         "",
     ]
     for scenario, part in df.groupby("scenario", sort=False):

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -28,7 +29,8 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_smoke_benchmark_writes_table_plots_and_json(tmp_path):
-    out = run_cli("experiment=smoke", f"hydra.run.dir={tmp_path}")
+    # a top-level seed is the agent's training seed (it replaces the agent's seeds list)
+    out = run_cli("experiment=smoke", "seed=3", f"hydra.run.dir={tmp_path}")
     assert out.returncode == 0, out.stderr[-2000:]
     lines = out.stdout.strip().splitlines()
     summary = json.loads(lines[-1])
@@ -37,7 +39,7 @@ def test_smoke_benchmark_writes_table_plots_and_json(tmp_path):
     assert "| policy | kind | cost |" in out.stdout
     df = pd.read_csv(tmp_path / "results.csv")
     assert list(df.columns) == COLUMNS
-    assert set(df.policy) == {"base_stock", "ppo[seed=0]"}
+    assert set(df.policy) == {"base_stock", "ppo[seed=3]"}
     best = df[df.kind == "baseline (best)"].iloc[0]
     assert best.diff_vs_best == 0.0
     agent = df[df.kind == "agent"].iloc[0]
@@ -79,7 +81,7 @@ def test_slurm_local_multirun_keeps_results_of_jobs_that_succeed(tmp_path):
     assert collected.returncode == 0, collected.stderr
     table = pd.read_csv(tmp_path / "collected.csv")
     assert list(table.status) == ["ok", "failed"]
-    assert list(table["benchmark.scenarios.0.env"]) == ["lost_sales", "no_such_preset"]
+    assert list(table["override:benchmark.scenarios.0.env"]) == ["lost_sales", "no_such_preset"]
     assert "no_such_preset" in table.error.iloc[1]
     assert "| failed" in (tmp_path / "collected.md").read_text()
 
@@ -137,3 +139,74 @@ def test_optuna_sweep_minimises_the_train_cost(tmp_path):
     trial_costs = [c["summary"]["cost_mean"] for c in costs]
     assert best["best_value"] == pytest.approx(min(trial_costs))
     assert set(best["best_params"]) >= {"agent.model.learning_rate", "agent.model.gamma"}
+
+
+def _result(costs: list[float]):
+    from baselines.evaluation import EvalResult
+
+    per_env = np.array(costs)
+    zeros = np.zeros(1)
+    return EvalResult(
+        cost_per_env=per_env,
+        cost_mean=float(per_env.mean()),
+        cost_ci95=0.0,
+        breakdown={"holding": float(per_env.mean())},
+        fill_rate=1.0,
+        fill_rate_per_node=zeros,
+        cycle_service_level=zeros,
+        mean_on_hand=zeros,
+        transfer_volume=0.0,
+        inventory_turns=1.0,
+        periods=10,
+        warmup=0,
+        envs=len(costs),
+        seed=1,
+    )
+
+
+def test_mean_of_seeds_row_has_a_ci_over_seeds():
+    """Three seeds whose paired differences with the baseline are 1, 2 and 6: the mean row's
+    difference is 3 with the t interval of those three numbers, not of the replications."""
+    from scipy import stats
+
+    from experiments.report import scenario_rows, seed_average
+
+    base = _result([10.0, 12.0, 14.0, 16.0])
+    seeds = {
+        f"ppo[seed={i}]": _result([c + d for c in base.cost_per_env])
+        for i, d in enumerate((1, 2, 6))
+    }
+    results = {
+        "base_stock": base,
+        **seeds,
+        "ppo[mean of 3 seeds]": seed_average(list(seeds.values())),
+    }
+    kinds = {"base_stock": "baseline", **{k: "agent" for k in list(results)[1:]}}
+    rows = scenario_rows("s", results, kinds, seed_groups={"ppo[mean of 3 seeds]": list(seeds)})
+    mean_row = rows[-1]
+    half = stats.t.ppf(0.975, 2) * np.std([1, 2, 6], ddof=1) / np.sqrt(3)
+    assert mean_row["diff_vs_best"] == pytest.approx(3.0)
+    assert mean_row["diff_ci95"] == pytest.approx(half)
+    assert mean_row["cost_ci95"] == pytest.approx(half)  # the same spread, over seed means
+    assert rows[1]["diff_ci95"] == 0.0  # one seed: a constant paired difference
+
+
+def test_collect_gives_the_mean_and_ci_over_seeds(tmp_path):
+    from scipy import stats
+
+    from experiments.collect import across_seeds, collect
+
+    costs = {(4, 0): 5.0, (4, 1): 6.0, (4, 2): 8.0, (9, 0): 7.0, (9, 1): 7.5, (9, 2): 7.0}
+    for job, ((penalty, seed), cost) in enumerate(costs.items()):
+        (tmp_path / str(job) / ".hydra").mkdir(parents=True)
+        (tmp_path / str(job) / ".hydra" / "overrides.yaml").write_text(
+            f"- env.penalty={penalty}\n- seed={seed}\n"
+        )
+        summary = {"cost_mean": cost, "seed": seed}
+        (tmp_path / str(job) / "results.json").write_text(json.dumps({"summary": summary}))
+    table = across_seeds(collect(tmp_path))
+    assert list(table["override:env.penalty"]) == ["4", "9"]
+    assert list(table.seeds) == ["0,1,2", "0,1,2"]
+    assert table.cost_mean_mean.tolist() == pytest.approx([19 / 3, 21.5 / 3])
+    half = stats.t.ppf(0.975, 2) * np.std([5, 6, 8], ddof=1) / np.sqrt(3)
+    assert table.cost_mean_ci95_over_seeds.iloc[0] == pytest.approx(half)
