@@ -107,8 +107,8 @@ def evaluate(
         periods: periods simulated per replication, warm-up included.
         warmup: first periods left out of every statistic.
         seed: root seed of the noise streams (same seed = common random numbers).
-        record: keep the first ``record`` periods of env 0's on-hand, backlog, demand and
-            shipments in ``trajectory`` (for plots).
+        record: keep the first ``record`` periods of env 0's on-hand, backlog, demand, lost
+            sales and shipments in ``trajectory`` (for plots).
     """
     if periods <= warmup:
         raise ValueError(f"periods: must exceed warmup={warmup}, got {periods}")
@@ -124,7 +124,7 @@ def evaluate(
     on_hand = np.zeros(net.num_nodes)
     transfer = 0.0
     sales = 0.0
-    traj: dict[str, list] = {"on_hand": [], "backlog": [], "demand": [], "shipped": []}
+    traj: dict[str, list] = {"on_hand": [], "backlog": [], "demand": [], "lost": [], "shipped": []}
     for t in range(periods):
         action = policy.act(state)
         noise = stream.draw(state.period)
@@ -133,6 +133,7 @@ def evaluate(
             traj["on_hand"].append(state.on_hand[0].copy())
             traj["backlog"].append(state.backlog[0].copy())
             traj["demand"].append(flows.demand[0].copy())
+            traj["lost"].append(flows.lost[0].copy())
             traj["shipped"].append(flows.shipped[0].copy())
         if t < warmup:
             continue

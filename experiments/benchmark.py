@@ -32,13 +32,16 @@ import envs.presets  # noqa: F401  (registers the env schema in Hydra's ConfigSt
 from agents.references import OPTIMAL, evaluate_all, make_references, reference_names
 from agents.training import train_agent
 from envs.presets import CONF_DIR, make_network
+from experiments.plots import (
+    plot_cost_breakdown,
+    plot_frontier,
+    plot_learning_curves,
+    plot_node_panels,
+)
 from experiments.report import (
     COLUMNS,
     finite,
     markdown_table,
-    plot_frontier,
-    plot_learning_curves,
-    plot_trajectories,
     run_job,
     scenario_rows,
     seed_average,
@@ -116,7 +119,8 @@ def run_scenario(cfg: DictConfig, scenario: DictConfig, run_dir: Path) -> tuple[
             kinds[avg] = "agent"
             seconds[avg] = sum(seconds[k] for k in keys) / len(keys)
             seed_groups[avg] = keys
-    plot_trajectories(results, net, run_dir / f"trajectories_{name}.png")
+    plot_node_panels(results, net, run_dir / f"trajectories_{name}.png")
+    plot_cost_breakdown(results, run_dir / f"cost_breakdown_{name}.png", name)
     rows = scenario_rows(name, results, kinds, seeds, seconds, seed_groups)
     return rows, curves
 

@@ -1,4 +1,4 @@
-"""Benchmark reports: the results table, its Markdown rendering and the plots.
+"""Benchmark reports: the results table and its Markdown rendering (plots: ``experiments.plots``).
 
 Every row of a benchmark is one policy on one scenario, measured on that scenario's common
 noise (``baselines.evaluation.evaluate`` with the benchmark's evaluation seed). The paired
@@ -17,18 +17,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import numpy as np
+import pandas as pd
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from hydra.core.hydra_config import HydraConfig  # noqa: E402
-from hydra.types import RunMode  # noqa: E402
-
-from agents.references import OPTIMAL  # noqa: E402
-from baselines.evaluation import EvalResult, ci95, paired_difference  # noqa: E402
-from envs.network import Network  # noqa: E402
+from agents.references import OPTIMAL
+from baselines.evaluation import EvalResult, ci95, paired_difference
 
 COLUMNS = [
     "scenario",
@@ -165,57 +160,6 @@ def markdown_table(df: pd.DataFrame, meta: dict[str, Any]) -> str:
             )
         lines.append("")
     return "\n".join(lines)
-
-
-def plot_learning_curves(curves: dict[str, dict[str, Any]], path: Path) -> None:
-    """Cost on the fixed evaluation noise vs timesteps, per agent run, with the baselines'
-    costs on the same noise as flat lines."""
-    fig, ax = plt.subplots(figsize=(7, 4))
-    refs: dict[str, float] = {}
-    for label, run in curves.items():
-        h = run["history"]
-        ax.plot([p["timesteps"] for p in h], [p["cost_mean"] for p in h], marker=".", label=label)
-        refs.update(run.get("references", {}))
-    for i, (name, cost) in enumerate(refs.items()):
-        ax.axhline(cost, ls="--", lw=1, color=f"C{(i + len(curves)) % 10}", label=name)
-    ax.set_xlabel("timesteps")
-    ax.set_ylabel("cost per period (evaluation noise)")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def plot_frontier(df: pd.DataFrame, path: Path) -> None:
-    """Cost against fill rate, one point per policy and scenario."""
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for i, (scenario, part) in enumerate(df.groupby("scenario", sort=False)):
-        ax.scatter(part.fill_rate, part.cost_mean, color=f"C{i}", label=scenario)
-        for _, r in part.iterrows():
-            ax.annotate(str(r.policy), (r.fill_rate, r.cost_mean), fontsize=6)
-    ax.set_xlabel("fill rate")
-    ax.set_ylabel("cost per period")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def plot_trajectories(results: dict[str, EvalResult], net: Network, path: Path) -> None:
-    """Total on-hand over the stocking nodes in a sample episode (replication 0, same noise
-    for every policy)."""
-    fig, ax = plt.subplots(figsize=(8, 4))
-    for name, r in results.items():
-        traj = r.trajectory.get("on_hand")
-        if traj is None or len(traj) == 0:
-            continue
-        ax.plot(traj[:, net.stock_nodes].sum(1), lw=1, label=name)
-    ax.set_xlabel("period")
-    ax.set_ylabel("units on hand (all stocking nodes)")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def finite(value: Any) -> Any:

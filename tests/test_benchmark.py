@@ -46,7 +46,8 @@ def test_smoke_benchmark_writes_table_plots_and_json(tmp_path):
     assert summary["lost_sales"]["agent_cost"] == pytest.approx(agent.cost_mean)
     # The paired difference is the difference of means (same replications).
     assert agent.diff_vs_best == pytest.approx(agent.cost_mean - best.cost_mean)
-    for png in ("learning_curves.png", "frontier.png", "trajectories_lost_sales.png"):
+    pngs = ("learning_curves.png", "frontier.png", "trajectories_lost_sales.png")
+    for png in (*pngs, "cost_breakdown_lost_sales.png"):
         assert (tmp_path / png).stat().st_size > 1000
     assert "## lost_sales" in (tmp_path / "report.md").read_text()
 
