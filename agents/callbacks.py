@@ -24,6 +24,7 @@ TensorBoard tags (through SB3's logger, so they sit next to SB3's ``rollout/`` a
 from __future__ import annotations
 
 import json
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -42,6 +43,8 @@ from agents.factory import save_agent  # noqa: E402
 from agents.policy import AgentPolicy  # noqa: E402
 from baselines.evaluation import EvalResult, evaluate  # noqa: E402
 from envs.network import Network  # noqa: E402
+
+logger = logging.getLogger(__name__)
 
 NOT_TEXT = ("stdout", "log", "json", "csv")
 
@@ -209,7 +212,50 @@ class CRNEvalCallback(BaseCallback):
         )
         self.history_file.write_text(json.dumps(self.history, indent=1))
         log.dump(self.num_timesteps)
+        logger.info(
+            "eval at %d steps: cost %.3f ± %.3f, fill rate %.3f, best %.3f%s",
+            self.num_timesteps,
+            result.cost_mean,
+            result.cost_ci95,
+            result.fill_rate,
+            self.best_cost,
+            " (new best)" if improved else "",
+        )
         return result
+
+
+class ProgressLog(BaseCallback):
+    """A log line every ``percent`` of the training budget (steps, elapsed time, time left):
+    what the progress bar shows, for runs whose stderr is not a terminal."""
+
+    def __init__(self, total_timesteps: int, percent: float = 5.0):
+        super().__init__()
+        self.total = max(int(total_timesteps), 1)
+        self.every = max(int(self.total * percent / 100), 1)
+        self._next = 0
+        self._t0 = 0.0
+        self._start_step = 0
+
+    def _on_training_start(self) -> None:
+        self._t0 = time.time()
+        self._start_step = self.num_timesteps
+        self._next = (self.num_timesteps // self.every + 1) * self.every
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps >= self._next:
+            self._next += self.every
+            elapsed = time.time() - self._t0
+            done = self.num_timesteps - self._start_step
+            left = elapsed / max(done, 1) * max(self.total - self.num_timesteps, 0)
+            logger.info(
+                "training: %d/%d steps (%.0f%%), %.0f s elapsed, ~%.0f s left",
+                self.num_timesteps,
+                self.total,
+                100.0 * self.num_timesteps / self.total,
+                elapsed,
+                left,
+            )
+        return True
 
 
 class PeriodicCheckpoint(BaseCallback):

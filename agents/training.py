@@ -27,7 +27,7 @@ from omegaconf import DictConfig
 from stable_baselines3.common.callbacks import CallbackList
 from stable_baselines3.common.logger import configure
 
-from agents.callbacks import CRNEvalCallback, InventoryKPICallback, PeriodicCheckpoint
+from agents.callbacks import CRNEvalCallback, InventoryKPICallback, PeriodicCheckpoint, ProgressLog
 from agents.factory import (
     build_agent,
     check_compatible,
@@ -100,22 +100,23 @@ def train_agent(
         best_dir=run_dir / "best",
         history_file=history_file,
     )
-    callbacks = CallbackList(
-        [
-            InventoryKPICallback(net),
-            eval_cb,
-            PeriodicCheckpoint(run_dir / "checkpoints", int(train_cfg.checkpoint_every)),
-        ]
-    )
+    progress_bar = progress_bar_enabled(train_cfg.get("progress_bar", "auto"))
+    callbacks = [
+        InventoryKPICallback(net),
+        eval_cb,
+        PeriodicCheckpoint(run_dir / "checkpoints", int(train_cfg.checkpoint_every)),
+    ]
+    if not progress_bar:  # a log line every 5% instead (console and the run's log file)
+        callbacks.append(ProgressLog(int(train_cfg.total_timesteps)))
     done = int(model.num_timesteps)
     remaining = max(int(train_cfg.total_timesteps) - done, 0)
     start = time.time()
     if remaining > 0:
         model.learn(
             total_timesteps=remaining,
-            callback=callbacks,
+            callback=CallbackList(callbacks),
             reset_num_timesteps=not resume,
-            progress_bar=progress_bar_enabled(train_cfg.get("progress_bar", "auto")),
+            progress_bar=progress_bar,
         )
     else:  # nothing left to train: still evaluate, so the run has a best agent
         eval_cb.init_callback(model)

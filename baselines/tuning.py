@@ -30,6 +30,7 @@ parameters:
 from __future__ import annotations
 
 import itertools
+import logging
 import sys
 import time
 from collections.abc import Callable
@@ -44,6 +45,8 @@ from baselines.transfers import Rebalance, WithTransfers
 from envs.network import Network
 from envs.noise import Noise, NoiseStream
 from envs.transition import initial_state, transition
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "CommonNoise",
@@ -69,7 +72,7 @@ class TuneBudget:
         batch_envs: most envs simulated at once (candidates × envs per batch).
         eval_envs, eval_periods, eval_warmup: the re-evaluation of the winner on fresh noise.
         max_iterations: cap on moves per step size of the coordinate search.
-        progress: show a progress bar on stderr (None: only when stdout is a terminal).
+        progress: a progress bar on stderr (None: on a terminal; otherwise log lines).
     """
 
     envs: int = 256
@@ -300,13 +303,43 @@ def coordinate_search(
 
 
 def _progress(total: int | None, desc: str, enabled: bool | None):
+    """A tqdm bar on a terminal; otherwise a log line every ``_LogProgress.every`` seconds
+    (so a piped or logged run still shows that tuning is alive). ``enabled=False``: quiet."""
     if enabled is None:
-        enabled = sys.stdout.isatty()  # quiet when the output is piped or logged
+        enabled = sys.stderr.isatty()
+        if not enabled:
+            return _LogProgress(desc)
     if not enabled:
         return None
     from tqdm.auto import tqdm
 
     return tqdm(total=total, desc=desc, unit="cand", leave=False, file=sys.stderr)
+
+
+class _LogProgress:
+    """The part of tqdm's interface the search uses (``update``, ``close``), as log lines."""
+
+    every = 10.0  # seconds between lines
+
+    def __init__(self, desc: str):
+        self.desc = desc
+        self.count = 0
+        self.start = self.last = time.monotonic()
+
+    def update(self, n: int = 1) -> None:
+        self.count += n
+        now = time.monotonic()
+        if now - self.last >= self.every:
+            self.last = now
+            log.info("%s: %d candidates simulated, %.0f s", self.desc, self.count, now - self.start)
+
+    def close(self) -> None:
+        log.info(
+            "%s: done, %d candidates in %.1f s",
+            self.desc,
+            self.count,
+            time.monotonic() - self.start,
+        )
 
 
 def _split(policy_class: type, rows: np.ndarray, size: int) -> dict[str, np.ndarray]:

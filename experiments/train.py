@@ -89,6 +89,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         "run_dir": str(run_dir),
     }
     (run_dir / "results.json").write_text(json.dumps(finite(_jsonable(results)), indent=1))
+    print(f"tensorboard --logdir {run_dir / 'tb'}")
     return summary
 
 

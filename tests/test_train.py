@@ -73,6 +73,12 @@ def test_train_entry_point_writes_results_and_prints_json_last(tmp_path):
     assert line["gap_pct"] == pytest.approx(gap)
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["summary"] == line
+    # progress when stderr is not a terminal: tuning, training and each evaluation are
+    # logged to the console and the run's log file; the TensorBoard command is printed
+    assert out.stdout.strip().splitlines()[-2] == f"tensorboard --logdir {tmp_path / 'tb'}"
+    run_log = (tmp_path / "train.log").read_text()
+    for text in ("tuning BaseStock: done", "/256 steps (", "eval at 256 steps"):
+        assert text in run_log and text in out.stdout + out.stderr, text
     assert (tmp_path / "config.yaml").exists() and (tmp_path / ".hydra" / "config.yaml").exists()
     assert (tmp_path / "best" / "model.zip").exists()
     assert (tmp_path / "best" / "vecnormalize.pkl").exists()
