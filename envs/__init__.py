@@ -17,7 +17,9 @@ for _id, _preset in PRESETS.items():
             id=f"invnet/{_id}-v0",
             entry_point="envs.presets:make_env",
             vector_entry_point="envs.presets:make_vec_env",
-            kwargs={"preset": _preset},
+            # max_episode_steps among the kwargs keeps make_vec from passing the spec's
+            # value to the vector entry point (the preset, with its overrides, decides).
+            kwargs={"preset": _preset, "max_episode_steps": None},
             max_episode_steps=preset_episode_length(_preset),
         )
 

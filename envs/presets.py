@@ -6,6 +6,7 @@ one with overrides, and the registered Gymnasium ids build envs from them:
 
     gymnasium.make("invnet/LostSales-v0", overrides=["env.penalty=19"])
     gymnasium.make_vec("invnet/Network-v0", num_envs=1024, vectorization_mode="vector_entry_point")
+    gymnasium.make("invnet/Custom-v0", preset="hub6", config_dir="mycfg")  # one's own preset
 """
 
 from __future__ import annotations
@@ -61,12 +62,22 @@ class EnvConfig:
 ConfigStore.instance().store(group="env", name="_schema", node=EnvConfig)
 
 
-def load_env_config(preset: str, overrides: list[str] | None = None) -> DictConfig:
-    """Compose ``conf/env/<preset>.yaml`` with Hydra overrides (e.g. ``env.penalty=19``)."""
-    if not (CONF_DIR / "env" / f"{preset}.yaml").exists():
-        known = sorted(p.stem for p in (CONF_DIR / "env").glob("*.yaml"))
+def load_env_config(
+    preset: str, overrides: list[str] | None = None, config_dir: str | Path | None = None
+) -> DictConfig:
+    """Compose ``conf/env/<preset>.yaml`` with Hydra overrides (e.g. ``env.penalty=19``).
+
+    ``config_dir``: a directory of one's own configs searched too (``<dir>/env/<preset>.yaml``,
+    which may build on invnet's presets through its defaults list), as ``--config-dir``
+    does for the entry points.
+    """
+    dirs = [CONF_DIR] + ([Path(config_dir).resolve()] if config_dir else [])
+    if not any((d / "env" / f"{preset}.yaml").exists() for d in dirs):
+        known = sorted({p.stem for d in dirs for p in (d / "env").glob("*.yaml")})
         raise ValueError(f"env: unknown preset {preset!r}; known presets: {known}")
     args = [f"env={preset}", *(overrides or [])]
+    if config_dir:
+        args.append(f"hydra.searchpath=[file://{dirs[1]}]")
     if GlobalHydra.instance().is_initialized():
         cfg = compose(config_name="preset", overrides=args)
     else:
@@ -131,19 +142,23 @@ def preset_episode_length(preset: str) -> int:
     return int(data.get("episode_length", EnvConfig.episode_length))
 
 
-def _env_kwargs(preset: str, overrides: list[str] | None, **kwargs) -> tuple[Network, dict]:
-    cfg = load_env_config(preset, overrides)
-    # Gymnasium's make_vec passes the spec's max_episode_steps (the preset's own episode
-    # length) to the vector entry point. It only counts as a choice when it differs from
-    # that default; then it must agree with an explicit episode_length.
-    horizon = kwargs.pop("max_episode_steps", None)
-    if horizon is not None and int(horizon) != preset_episode_length(preset):
-        length = kwargs.get("episode_length", horizon)
-        if int(length) != int(horizon):
+def _env_kwargs(
+    preset: str,
+    overrides: list[str] | None,
+    config_dir: str | Path | None = None,
+    max_episode_steps: int | None = None,
+    **kwargs,
+) -> tuple[Network, dict]:
+    cfg = load_env_config(preset, overrides, config_dir)
+    # The ids are registered with max_episode_steps=None among their kwargs, so Gymnasium's
+    # make_vec passes one only when the caller gives it: then it is the episode length.
+    if max_episode_steps is not None:
+        length = kwargs.get("episode_length", max_episode_steps)
+        if int(length) != int(max_episode_steps):
             raise ValueError(
-                f"max_episode_steps: {horizon!r} conflicts with episode_length {length!r}"
+                f"max_episode_steps: {max_episode_steps!r} conflicts with episode_length {length!r}"
             )
-        kwargs["episode_length"] = int(horizon)
+        kwargs["episode_length"] = int(max_episode_steps)
     settings = {
         "episode_length": kwargs.pop("episode_length", cfg.episode_length),
         "action_mode": kwargs.pop("action_mode", cfg.action_mode),

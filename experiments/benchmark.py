@@ -26,6 +26,8 @@ from typing import Any
 import hydra
 import pandas as pd
 from hydra import compose
+from hydra.core.hydra_config import HydraConfig
+from hydra.errors import MissingConfigException
 from omegaconf import DictConfig, OmegaConf
 
 import envs.presets  # noqa: F401  (registers the env schema in Hydra's ConfigStore)
@@ -63,14 +65,14 @@ def run_scenario(cfg: DictConfig, scenario: DictConfig, run_dir: Path) -> tuple[
     """Every policy on one scenario; returns the table rows and the learning curves."""
     bench = cfg.benchmark
     name = str(scenario.name)
-    if not (CONF_DIR / "env" / f"{scenario.env}.yaml").is_file():
-        known = sorted(p.stem for p in (CONF_DIR / "env").glob("*.yaml"))
+    env_overrides = [str(o) for o in scenario.get("overrides", [])]
+    try:  # the app's search path: invnet's conf/ and any --config-dir
+        base = compose(config_name="train", overrides=[f"env={scenario.env}", *env_overrides])
+    except MissingConfigException:
         raise ValueError(
             f"benchmark.scenarios: scenario {name!r} has unknown env {scenario.env!r}; "
-            f"known presets: {known}"
-        )
-    env_overrides = [str(o) for o in scenario.get("overrides", [])]
-    base = compose(config_name="train", overrides=[f"env={scenario.env}", *env_overrides])
+            f"known presets: {known_presets()}"
+        ) from None
     env_cfg = base.env
     net = make_network(env_cfg)
     names = reference_names(
@@ -123,6 +125,16 @@ def run_scenario(cfg: DictConfig, scenario: DictConfig, run_dir: Path) -> tuple[
     plot_cost_breakdown(results, run_dir / f"cost_breakdown_{name}.png", name)
     rows = scenario_rows(name, results, kinds, seeds, seconds, seed_groups)
     return rows, curves
+
+
+def known_presets() -> list[str]:
+    """The env presets on the app's search path (invnet's conf/ and any --config-dir)."""
+    dirs = [CONF_DIR] + [
+        Path(src.path)
+        for src in HydraConfig.get().runtime.config_sources
+        if src.schema == "file" and src.path
+    ]
+    return sorted({p.stem for d in dirs for p in (d / "env").glob("*.yaml")})
 
 
 def _flat(d: Any, prefix: str = "") -> list[tuple[str, Any]]:

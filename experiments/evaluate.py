@@ -36,7 +36,7 @@ import envs.presets  # noqa: F401  (registers the env schema in Hydra's ConfigSt
 from baselines.evaluation import evaluate
 from baselines.registry import make_policy
 from envs.presets import make_network
-from experiments.report import finite, run_job
+from experiments.report import env_preset, finite, run_job
 
 
 def run(cfg: DictConfig, run_dir: Path, policy_name: str = "") -> dict[str, Any]:
@@ -63,7 +63,7 @@ def run(cfg: DictConfig, run_dir: Path, policy_name: str = "") -> dict[str, Any]
         seed=int(ev.seed),
     )
     summary = {
-        "env": str(cfg.env.name),
+        "env": env_preset(cfg),
         "policy": policy_name or params.get("policy", ""),
         "params": params,
         "cost_mean": result.cost_mean,

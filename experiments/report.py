@@ -193,6 +193,16 @@ def fail(err: BaseException, run_dir: Path) -> None:
     sys.exit(2)
 
 
+def env_preset(cfg: Any) -> str:
+    """The env preset a job ran: Hydra's choice (``env=hub6``, also from a --config-dir),
+    which a preset building on another through its defaults may not repeat in ``name``."""
+    if HydraConfig.initialized():
+        choice = HydraConfig.get().runtime.choices.get("env")
+        if choice:
+            return str(choice)
+    return str(cfg.env.name)
+
+
 def run_job(run: Callable[[Path], dict]) -> float | None:
     """Run one Hydra job: ``run(run_dir)`` in the job's run dir; an error is reported by
     ``fail`` (one line on stderr, error.json); the summary is printed as the last stdout line.

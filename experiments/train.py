@@ -33,7 +33,7 @@ from agents.factory import agent_settings, check_compatible, checkpoint_dir
 from agents.references import compare, evaluate_all, make_references, reference_names
 from agents.training import train_agent
 from envs.presets import make_network
-from experiments.report import finite, run_job
+from experiments.report import env_preset, finite, run_job
 
 log = logging.getLogger(__name__)
 
@@ -58,14 +58,14 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     final = evaluate_all(net, {"agent": trained.policy, **policies}, train_cfg.final_eval)
     agent_result = final.pop("agent")
     summary = {
-        "env": str(env_cfg.name),
+        "env": env_preset(cfg),
         "agent": str(agent_cfg.name),
         **compare(agent_result, final),
         "train_seconds": trained.train_seconds,
         "timesteps": trained.timesteps,
         "seed": int(cfg.seed),
     }
-    hparams = {**agent_settings(agent_cfg), "env": str(env_cfg.name), "seed": int(cfg.seed)}
+    hparams = {**agent_settings(agent_cfg), "env": env_preset(cfg), "seed": int(cfg.seed)}
     log_hparams(
         trained.logger,
         hparams,
