@@ -150,7 +150,7 @@ def initial_state(net: Network, num_envs: int, dtype: np.dtype = np.float64) -> 
     """
     b, n, e = num_envs, net.num_nodes, net.num_lanes
     return State(
-        on_hand=np.broadcast_to(net.initial_on_hand, (b, n)).astype(dtype),
+        on_hand=np.ascontiguousarray(np.broadcast_to(net.initial_on_hand, (b, n)), dtype=dtype),
         backlog=np.zeros((b, n), dtype=dtype),
         pipeline=np.zeros((b, e, net.pipeline_length), dtype=dtype),
         period=np.zeros(b, dtype=np.int64),
@@ -221,17 +221,22 @@ def ration(net: Network, request: np.ndarray, available: np.ndarray) -> np.ndarr
     """
     src, n = net.lane_source, net.num_nodes
     total = node_sum(request, src, n)
-    if not (total > available).any():
+    short = total > available
+    if not short.any():
         return request
     if net.rationing == "priority":
-        return _allocate_in_lane_order(net, request, available)
-    # Sources that are not short serve their whole total: base = request, nothing left over.
-    # floor(request * served / total) with the product taken first: exact for whole units,
-    # where request * (available / total) can fall just below a whole number (22 * 30/44).
-    served = np.minimum(available, total)
-    base = np.floor(request * served[:, src] / np.maximum(total, 1e-12)[:, src])
-    left = available - node_sum(base, src, n)
-    return base + _allocate_in_lane_order(net, np.minimum(request - base, 1.0), left)
+        rationed = _allocate_in_lane_order(net, request, available)
+    else:
+        # floor(request * available / total) with the product taken first: exact for whole
+        # units, where request * (available / total) can fall just below a whole number
+        # (22 * 30/44).
+        served = np.minimum(available, total)
+        base = np.floor(request * served[:, src] / np.maximum(total, 1e-12)[:, src])
+        left = available - node_sum(base, src, n)
+        rationed = base + _allocate_in_lane_order(net, np.minimum(request - base, 1.0), left)
+    # Sources that are not short ship every request (per env and source, so env i's
+    # shipments do not depend on whether another env is short).
+    return np.where(short[:, src], rationed, request)
 
 
 def _receive(k: TypedConstants, on_hand: np.ndarray, inbound: np.ndarray) -> np.ndarray:
