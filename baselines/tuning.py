@@ -42,9 +42,10 @@ import numpy as np
 from baselines.evaluation import evaluate
 from baselines.policies import Computed, NodePolicy, as_list, computed_parameters
 from baselines.transfers import Rebalance, WithTransfers
+from envs.compiled import transition  # the compiled step; same numbers as envs.transition
 from envs.network import Network
 from envs.noise import Noise, NoiseStream
-from envs.transition import initial_state, transition
+from envs.transition import initial_state
 
 log = logging.getLogger(__name__)
 

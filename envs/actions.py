@@ -73,6 +73,11 @@ class ActionMap:
         )
 
     @property
+    def replenish_by_rank(self) -> list[np.ndarray]:
+        """Replenishment lanes grouped by rank: group r holds each node's r-th lane in."""
+        return self._replenish_by_rank
+
+    @property
     def space(self) -> gym.Space:
         e = self.net.num_lanes
         if self.mode == "discrete":

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from scipy import sparse
 
 from envs.demand import DemandModel, load_trace, parse_demand
 from envs.lead_time import LeadTimeDistribution, parse_lead_time
@@ -115,6 +116,65 @@ class NetworkConfig:
 
 
 @dataclass(frozen=True)
+class LaneIndex:
+    """Lanes grouped by node in compressed sparse row form: node n's lanes are
+    ``lanes[ptr[n]:ptr[n + 1]]``, in lane order, so sums over a node's lanes have a fixed
+    order whatever the batch size."""
+
+    ptr: np.ndarray  # [N + 1] int64
+    lanes: np.ndarray  # [E] int64
+
+    @staticmethod
+    def group(node_of_lane: np.ndarray, num_nodes: int) -> LaneIndex:
+        """Group lanes by ``node_of_lane`` [E] (their source or destination)."""
+        lanes = np.argsort(node_of_lane, kind="stable").astype(np.int64)
+        ptr = np.zeros(num_nodes + 1, dtype=np.int64)
+        np.cumsum(np.bincount(node_of_lane, minlength=num_nodes), out=ptr[1:])
+        return LaneIndex(ptr, lanes)
+
+
+@dataclass(frozen=True)
+class TypedConstants:
+    """Network constants in one float dtype (a state's), built once with the network."""
+
+    lane_capacity: np.ndarray  # [E]
+    supplier_capacity: np.ndarray  # [N]
+    storage_capacity: np.ndarray  # [N]
+    holding_cost: np.ndarray  # [N]
+    overflow_cost: np.ndarray  # [N]
+    backlog_penalty: np.ndarray  # [D], 0 at lost-sales nodes
+    lost_penalty: np.ndarray  # [D], 0 at backlog nodes
+    is_backlog: np.ndarray  # [D] as 0/1
+    fixed_cost: np.ndarray  # [E]
+    unit_cost: np.ndarray  # [E]
+    is_replenishment: np.ndarray  # [E] as 0/1
+    is_transfer: np.ndarray  # [E] as 0/1
+    in_transit_holding: np.ndarray  # [E]
+
+    @staticmethod
+    def build(net_arrays: dict[str, np.ndarray], dtype: np.dtype) -> TypedConstants:
+        def f(x):
+            return np.asarray(x, dtype=dtype)
+
+        a = net_arrays
+        return TypedConstants(
+            lane_capacity=f(a["lane_capacity"]),
+            supplier_capacity=f(a["supplier_capacity"]),
+            storage_capacity=f(a["storage_capacity"]),
+            holding_cost=f(a["holding_cost"]),
+            overflow_cost=f(a["overflow_cost"]),
+            backlog_penalty=f(a["penalty"] * a["is_backlog"]),
+            lost_penalty=f(a["penalty"] * ~a["is_backlog"]),
+            is_backlog=f(a["is_backlog"]),
+            fixed_cost=f(a["fixed_cost"]),
+            unit_cost=f(a["unit_cost"]),
+            is_replenishment=f(~a["is_transfer"]),
+            is_transfer=f(a["is_transfer"]),
+            in_transit_holding=f(a["in_transit_holding"]),
+        )
+
+
+@dataclass(frozen=True)
 class Network:
     """Validated, array-form network: what ``transition`` reads. Indices: N nodes, E lanes,
     D demand nodes. Built by ``build_network``; never mutated."""
@@ -142,13 +202,28 @@ class Network:
     lead_times: tuple[LeadTimeDistribution, ...]
     lead_time_support: np.ndarray  # [E, K]
     max_lead_time: int  # longest lead time of any lane
-    source_incidence: np.ndarray  # [E, N] one-hot of lane source
-    destination_incidence: np.ndarray  # [E, N] one-hot of lane destination
+    source_incidence: sparse.csr_array  # [E, N] one-hot of lane source (sparse)
+    destination_incidence: sparse.csr_array  # [E, N] one-hot of lane destination (sparse)
     rationing: str
     node_failure: np.ndarray  # [N]
     node_recovery: np.ndarray  # [N]
     lane_failure: np.ndarray  # [E]
     lane_recovery: np.ndarray  # [E]
+    lanes_out: LaneIndex
+    """Lanes leaving each node, in lane order (the order rationing serves them)."""
+    lanes_in: LaneIndex
+    """Lanes arriving at each node, in lane order."""
+    instant_lanes: np.ndarray  # lanes whose lead time can be 0
+    constants: dict[np.dtype, TypedConstants]
+    """The cost and capacity arrays in float32 and float64 (see ``typed``)."""
+
+    def typed(self, dtype: np.dtype) -> TypedConstants:
+        """Cost and capacity arrays in ``dtype`` (float32 or float64), so that products
+        with a state of that dtype do not upcast."""
+        try:
+            return self.constants[np.dtype(dtype)]
+        except KeyError:
+            raise ValueError(f"dtype: must be float32 or float64, got {dtype!r}") from None
 
     @property
     def num_nodes(self) -> int:
@@ -347,8 +422,9 @@ def build_network(cfg: Any) -> Network:
     if rationing not in ("proportional", "priority"):
         raise ValueError(f"rationing: must be 'proportional' or 'priority', got {rationing!r}")
 
-    source = np.array([names.index(e["source"]) for e in lanes])
-    destination = np.array([names.index(e["destination"]) for e in lanes])
+    index_of = {name: i for i, name in enumerate(names)}
+    source = np.array([index_of[e["source"]] for e in lanes], dtype=np.int64)
+    destination = np.array([index_of[e["destination"]] for e in lanes], dtype=np.int64)
     is_transfer = np.array([e.get("kind", "replenishment") == "transfer" for e in lanes])
     unit_cost, fixed_cost = np.zeros(n_lanes), np.zeros(n_lanes)
     capacity, in_transit = np.full(n_lanes, INF), np.zeros(n_lanes)
@@ -381,39 +457,53 @@ def build_network(cfg: Any) -> Network:
         support[j, : len(lt.support)] = lt.support
         support[j, len(lt.support) :] = lt.support[-1]
 
-    eye_n = np.eye(n_nodes)
+    arrays = {
+        "is_supplier": is_supplier,
+        "supplier_capacity": supplier_capacity,
+        "storage_capacity": storage,
+        "holding_cost": holding,
+        "overflow_cost": overflow,
+        "initial_on_hand": initial,
+        "demand_nodes": np.array(demand_nodes, dtype=np.int64),
+        "is_backlog": np.array(is_backlog, dtype=bool),
+        "penalty": np.array(penalty, dtype=float),
+        "lane_source": source,
+        "lane_destination": destination,
+        "is_transfer": is_transfer,
+        "unit_cost": unit_cost,
+        "fixed_cost": fixed_cost,
+        "lane_capacity": capacity,
+        "in_transit_holding": in_transit,
+    }
     return Network(
         node_names=tuple(names),
         lane_names=tuple(f"{names[s]}->{names[d]}" for s, d in zip(source, destination)),
-        is_supplier=is_supplier,
-        supplier_capacity=supplier_capacity,
-        storage_capacity=storage,
-        holding_cost=holding,
-        overflow_cost=overflow,
-        initial_on_hand=initial,
-        demand_nodes=np.array(demand_nodes),
-        is_backlog=np.array(is_backlog),
-        penalty=np.array(penalty),
+        **arrays,
         demand=demand,
-        lane_source=source,
-        lane_destination=destination,
-        is_transfer=is_transfer,
-        unit_cost=unit_cost,
-        fixed_cost=fixed_cost,
-        lane_capacity=capacity,
-        in_transit_holding=in_transit,
         max_order=max_order,
         lead_times=tuple(lead_times),
         lead_time_support=support,
         max_lead_time=max(lt.max for lt in lead_times),
-        source_incidence=eye_n[source],
-        destination_incidence=eye_n[destination],
+        source_incidence=_one_hot(source, n_nodes),
+        destination_incidence=_one_hot(destination, n_nodes),
         rationing=rationing,
         node_failure=node_failure,
         node_recovery=node_recovery,
         lane_failure=lane_failure,
         lane_recovery=lane_recovery,
+        lanes_out=LaneIndex.group(source, n_nodes),
+        lanes_in=LaneIndex.group(destination, n_nodes),
+        instant_lanes=np.flatnonzero(support[:, 0] == 0),
+        constants={
+            np.dtype(t): TypedConstants.build(arrays, np.dtype(t)) for t in (np.float32, np.float64)
+        },
     )
+
+
+def _one_hot(node_of_lane: np.ndarray, num_nodes: int) -> sparse.csr_array:
+    """Sparse [E, N] incidence: row e is 1 at ``node_of_lane[e]`` (memory O(E), not E * N)."""
+    e = len(node_of_lane)
+    return sparse.csr_array((np.ones(e), node_of_lane, np.arange(e + 1)), shape=(e, num_nodes))
 
 
 def downstream_mean_demand(

@@ -44,6 +44,9 @@ class ObservationLayout:
         self.season = net.demand.season_period if net.demand.trace is None else 1
         if self.season > 1:
             names += ["season_sin", "season_cos"]
+        # sin and cos of each phase of the season cycle, computed once [season, 2].
+        angle = (2 * np.pi / self.season) * np.arange(self.season)
+        self.season_table = np.stack([np.sin(angle), np.cos(angle)], axis=1).astype(np.float32)
         self.flag_nodes = np.flatnonzero(net.node_failure > 0)
         self.flag_lanes = np.flatnonzero(net.lane_failure > 0)
         names += [f"up[{net.node_names[i]}]" for i in self.flag_nodes]
@@ -69,8 +72,7 @@ class ObservationLayout:
         out = (np.concatenate(parts, axis=1) * (1.0 / self.scale)).astype(np.float32)
         extra = []
         if self.season > 1:
-            angle = (2 * np.pi / self.season) * (state.period % self.season)
-            extra += [np.sin(angle)[:, None], np.cos(angle)[:, None]]
+            extra.append(self.season_table[state.period % self.season])
         if len(self.flag_nodes) or len(self.flag_lanes):
             extra += [state.node_up[:, self.flag_nodes], state.lane_up[:, self.flag_lanes]]
         if extra:

@@ -5,6 +5,10 @@ parametrisation, draws this period's noise, calls the pure ``transition``, and
 resets envs whose episode ended — in exactly one place, by a masked select
 (``State.select``) — so the Gymnasium VectorEnv, the single Env and the SB3
 VecEnv adapter all share one behaviour.
+
+Two backends give the same numbers bit for bit: ``numba`` (default) runs the whole step
+(action map, transition, autoreset, observation) as one compiled pass
+(``envs.compiled``); ``numpy`` runs the readable reference modules one call at a time.
 """
 
 from __future__ import annotations
@@ -15,10 +19,11 @@ from typing import Any
 import numpy as np
 
 from envs.actions import ActionMap
+from envs.compiled import BACKENDS, CompiledStep
 from envs.network import Network, build_network
 from envs.noise import NoiseStream
 from envs.observations import ObservationLayout
-from envs.transition import Costs, Flows, initial_state, transition
+from envs.transition import Costs, Flows, check_action, initial_state, transition
 
 
 @dataclass
@@ -52,6 +57,8 @@ class Simulator:
         dtype: float type of the state and costs. float32 (default) halves the memory
             traffic of a step; quantities are whole units, exact in float32 up to 2**24,
             and costs carry float32 rounding (~1e-7 relative). Use float64 for exact sums.
+        backend: ``numba`` (default, the compiled step of ``envs.compiled``) or ``numpy``
+            (the reference modules); both give the same numbers.
     """
 
     def __init__(
@@ -63,6 +70,7 @@ class Simulator:
         seed: int | None = None,
         first_env: int = 0,
         dtype: np.dtype = np.float32,
+        backend: str = "numba",
     ):
         if int(num_envs) < 1:
             raise ValueError(f"num_envs: must be >= 1, got {num_envs!r}")
@@ -79,6 +87,14 @@ class Simulator:
         self.state = initial_state(self.net, self.num_envs, self.dtype)
         self._fresh = initial_state(self.net, self.num_envs, self.dtype)
         self._no = np.zeros(self.num_envs, dtype=bool)
+        if backend not in BACKENDS:
+            raise ValueError(f"backend: must be one of {BACKENDS}, got {backend!r}")
+        self.backend = backend
+        self._compiled = (
+            CompiledStep(self.net, self.dtype, self.actions, self.layout, self.episode_length)
+            if backend == "numba"
+            else None
+        )
 
     def reset(self, seed: int | None = None) -> np.ndarray:
         """Start every env's episode; with ``seed``, restart the noise streams too."""
@@ -88,6 +104,8 @@ class Simulator:
         return self.layout.build(self.state)
 
     def step(self, action: np.ndarray) -> StepResult:
+        if self._compiled is not None:
+            return self._step_compiled(action)
         state = self.state
         quantities = self.actions.to_quantities(action, state)
         noise = self.noise.draw(state.period)
@@ -100,6 +118,24 @@ class Simulator:
         self.state = state
         return StepResult(
             obs=self.layout.build(state),
+            reward=-costs.total,
+            terminated=self._no.copy(),
+            truncated=truncated,
+            costs=costs,
+            flows=flows,
+            final_obs=final_obs,
+        )
+
+    def _step_compiled(self, action: np.ndarray) -> StepResult:
+        action = np.asarray(action, dtype=np.float64)
+        if action.shape != (self.num_envs, self.net.num_lanes) or not np.isfinite(action).all():
+            check_action(self.net, action)  # raises, naming the shape or the lane and value
+            raise ValueError(f"action: expected shape {(self.num_envs, self.net.num_lanes)}")
+        noise = self.noise.draw(self.state.period)
+        state, costs, flows, truncated, obs, final_obs = self._compiled(self.state, action, noise)
+        self.state = state
+        return StepResult(
+            obs=obs,
             reward=-costs.total,
             terminated=self._no.copy(),
             truncated=truncated,

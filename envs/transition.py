@@ -15,7 +15,10 @@ of the design (DESIGN.md, "Event order in a period"):
 5. Advance — period t+1 begins: its arrivals land, disruptions switch, t += 1.
 
 There is no Python loop over envs, nodes or lanes: every step is array code over
-the leading batch axis.
+the leading batch axis. Sums over a node's lanes (``node_sum``) and an env's costs
+(``env_sum``) add in index order, so env i's numbers are the same bits whatever the batch
+size, and cost O(B * (N + E)) (no dense incidence products). This module is the readable
+reference; ``envs.compiled`` fuses the same step into one compiled pass.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from envs.network import Network
+from envs.network import Network, TypedConstants
 from envs.noise import Noise
 
 
@@ -62,7 +65,8 @@ class State:
 
     def inventory_position(self, net: Network) -> np.ndarray:
         """On-hand + in transit to the node − backlog, per node [B, N] (installation)."""
-        return self.on_hand - self.backlog + self.in_transit() @ net.destination_incidence
+        arriving = node_sum(self.in_transit(), net.lane_destination, net.num_nodes)
+        return self.on_hand - self.backlog + arriving
 
     def copy(self) -> State:
         return State(**{f.name: getattr(self, f.name).copy() for f in fields(self)})
@@ -146,7 +150,7 @@ def initial_state(net: Network, num_envs: int, dtype: np.dtype = np.float64) -> 
     """
     b, n, e = num_envs, net.num_nodes, net.num_lanes
     return State(
-        on_hand=np.broadcast_to(net.initial_on_hand, (b, n)).astype(dtype),
+        on_hand=np.ascontiguousarray(np.broadcast_to(net.initial_on_hand, (b, n)), dtype=dtype),
         backlog=np.zeros((b, n), dtype=dtype),
         pipeline=np.zeros((b, e, net.pipeline_length), dtype=dtype),
         period=np.zeros(b, dtype=np.int64),
@@ -173,43 +177,69 @@ def check_action(net: Network, action: np.ndarray, dtype: np.dtype = np.float64)
     return action
 
 
-def _allocate_in_lane_order(
-    net: Network, request: np.ndarray, available: np.ndarray, k: _Derived | None = None
-) -> np.ndarray:
+def node_sum(x: np.ndarray, node_of_lane: np.ndarray, num_nodes: int) -> np.ndarray:
+    """Per node, the sum of ``x`` [B, E] over the lanes with ``node_of_lane[e] == n`` -> [B, N].
+
+    ``np.add.at`` adds unbuffered in index order: each node's lanes in lane order, from 0,
+    so the sums do not depend on the batch size (a BLAS product's order does).
+    """
+    b = x.shape[0]
+    out = np.zeros((b, num_nodes), dtype=x.dtype)
+    np.add.at(out, (slice(None), node_of_lane), x)
+    return out
+
+
+def env_sum(x: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """Per env, the sum of ``x * weight`` over every axis but the first ([B, ...] -> [B]),
+    added sequentially in C order (``cumsum`` is sequential; ``sum`` and ``@`` are not),
+    so env i's costs are the same bits in any batch."""
+    return np.cumsum((x * weight).reshape(x.shape[0], -1), axis=1)[:, -1]
+
+
+def _allocate_in_lane_order(net: Network, request: np.ndarray, available: np.ndarray) -> np.ndarray:
     """Serve each source's lanes in lane order until its available units run out.
 
     ``request`` [B, E], ``available`` [B, N] -> allocation [B, E].
     """
-    k = k or _derived(net, request.dtype, request.shape[0])
-    before = request @ k.earlier_same_source  # asked by earlier lanes of the same source
+    # Units asked by earlier lanes of the same source: an exclusive running sum over each
+    # source's lanes (whole units, so the running-sum differences are exact).
+    index = net.lanes_out
+    by_source = request[:, index.lanes]
+    running = np.cumsum(by_source, axis=1)
+    first = index.ptr[net.lane_source[index.lanes]]  # position of the lane's source's first lane
+    start = np.where(first > 0, running[:, np.maximum(first - 1, 0)], 0.0)
+    before = np.empty_like(request)
+    before[:, index.lanes] = running - by_source - start
     return np.clip(available[:, net.lane_source] - before, 0.0, request)
 
 
-def ration(
-    net: Network, request: np.ndarray, available: np.ndarray, k: _Derived | None = None
-) -> np.ndarray:
+def ration(net: Network, request: np.ndarray, available: np.ndarray) -> np.ndarray:
     """Shipments per lane [B, E] given requests [B, E] and units available per node [B, N].
 
     ``proportional``: floor(request * available / total request) per lane, then the whole
     units left go one each to the lanes still short, in lane order. ``priority``: lane order.
     """
-    k = k or _derived(net, request.dtype, request.shape[0])
-    total = request @ k.source_incidence
-    if not (total > available).any():
+    src, n = net.lane_source, net.num_nodes
+    total = node_sum(request, src, n)
+    short = total > available
+    if not short.any():
         return request
     if net.rationing == "priority":
-        return _allocate_in_lane_order(net, request, available, k)
-    # Sources that are not short serve their whole total: base = request, nothing left over.
-    # floor(request * served / total) with the product taken first: exact for whole units,
-    # where request * (available / total) can fall just below a whole number (22 * 30/44).
-    served = np.minimum(available, total)
-    src = net.lane_source
-    base = np.floor(request * served[:, src] / np.maximum(total, 1e-12)[:, src])
-    left = available - base @ k.source_incidence
-    return base + _allocate_in_lane_order(net, np.minimum(request - base, 1.0), left, k)
+        rationed = _allocate_in_lane_order(net, request, available)
+    else:
+        # floor(request * available / total) with the product taken first: exact for whole
+        # units, where request * (available / total) can fall just below a whole number
+        # (22 * 30/44).
+        served = np.minimum(available, total)
+        base = np.floor(request * served[:, src] / np.maximum(total, 1e-12)[:, src])
+        left = available - node_sum(base, src, n)
+        rationed = base + _allocate_in_lane_order(net, np.minimum(request - base, 1.0), left)
+    # Sources that are not short ship every request (per env and source, so env i's
+    # shipments do not depend on whether another env is short).
+    return np.where(short[:, src], rationed, request)
 
 
-def _receive(k: _Derived, on_hand: np.ndarray, inbound: np.ndarray) -> np.ndarray:
+def _receive(k: TypedConstants, on_hand: np.ndarray, inbound: np.ndarray) -> np.ndarray:
     """Add inbound units per node [B, N] to ``on_hand`` in place; return units overflowing."""
     on_hand += inbound
     overflow = np.maximum(on_hand - k.storage_capacity, 0.0)
@@ -235,7 +265,8 @@ def transition(
         period t by component, and what moved.
     """
     b, dtype = state.num_envs, state.on_hand.dtype
-    k = _derived(net, dtype, b)
+    n, e = net.num_nodes, net.num_lanes
+    k = net.typed(dtype)
     action = check_action(net, action, dtype)
 
     # 2. Decision: clip, ration at short sources, ship.
@@ -247,15 +278,16 @@ def transition(
         requested = requested * state.lane_up
         # where, not a product: an infinite supplier that is down has 0 (inf * 0 is NaN).
         available = np.where(state.node_up, available, 0.0)
-    shipped = ration(net, requested, available, k)
+    shipped = ration(net, requested, available)
 
-    on_hand = state.on_hand - shipped @ k.stock_source_incidence
+    # Suppliers hold no stock: only stocking nodes' on-hand is debited.
+    on_hand = state.on_hand - np.where(net.is_supplier, 0.0, node_sum(shipped, net.lane_source, n))
     lead_time = noise.lead_time
     # Lead time 0 lands at once (only lanes whose support includes 0 can do that).
     landed_now = np.zeros_like(shipped)
-    now = k.instant_lanes
+    now = net.instant_lanes
     landed_now[:, now] = shipped[:, now] * (lead_time[:, now] == 0)
-    overflow = _receive(k, on_hand, landed_now @ k.destination_incidence)
+    overflow = _receive(k, on_hand, node_sum(landed_now, net.lane_destination, n))
     # Advance the pipeline by one period while copying it: shifting the flat array by one
     # element moves every lane's slot k+1 to slot k (each lane's last slot receives the next
     # lane's head, then is zeroed). ``pipeline`` is then relative to period t+1.
@@ -265,7 +297,9 @@ def transition(
     arriving = state.pipeline[:, :, 0] + shipped * (lead_time == 1)
     # Each (env, lane) puts its shipment in exactly one slot, so fancy += is safe.
     slot = np.maximum(lead_time - 2, 0)
-    pipeline.reshape(-1)[k.pipeline_base + slot] += shipped * (lead_time >= 2)
+    lmax = net.pipeline_length
+    base = (np.arange(b)[:, None] * e + np.arange(e)) * lmax  # flat index of each lane's slot 0
+    pipeline.reshape(-1)[base + slot] += shipped * (lead_time >= 2)
 
     # 3. Demand: backlog first, then this period's demand, from on-hand.
     dn = net.demand_nodes
@@ -282,29 +316,27 @@ def transition(
     lost = shortfall - backlog_d
     filled = np.minimum(demand, np.maximum(stock - old_backlog, 0.0))
 
-    # 4. Costs on the end-of-period state.
-    # Units in transit at the end of period t: the advanced pipeline plus what lands at t+1.
-    in_transit_cost = (
-        pipeline.reshape(b, -1) @ k.per_slot_rate + arriving @ k.in_transit_holding
-        if k.charges_in_transit
-        else np.zeros(b, dtype=dtype)
+    # 4. Costs on the end-of-period state, each summed over nodes or lanes in index order.
+    # Units in transit at the end of period t: the advanced pipeline (lane by lane, slot by
+    # slot) plus what lands at t+1.
+    in_transit_cost = env_sum(pipeline, k.in_transit_holding[:, None]) + env_sum(
+        arriving, k.in_transit_holding
     )
     lane_cost = (shipped > 0) * k.fixed_cost + shipped * k.unit_cost
     costs = Costs(
-        holding=on_hand @ k.holding_cost,
+        holding=env_sum(on_hand, k.holding_cost),
         in_transit=in_transit_cost,
-        backlog=backlog_d @ k.backlog_penalty,
-        lost_sales=lost @ k.lost_penalty,
+        backlog=env_sum(backlog_d, k.backlog_penalty),
+        lost_sales=env_sum(lost, k.lost_penalty),
         overflow=np.zeros(b, dtype=dtype),  # set below, once next period's arrivals landed
-        ordering=lane_cost @ k.is_replenishment,
-        transfer=lane_cost @ k.is_transfer,
+        ordering=env_sum(lane_cost, k.is_replenishment),
+        transfer=env_sum(lane_cost, k.is_transfer),
     )
 
     # 5. Advance to period t+1: arrivals due at its start land; disruptions switch.
     # Units that do not fit are disposed of on arrival and charged in this call.
-    overflow += _receive(k, on_hand, arriving @ k.destination_incidence)
-    if k.charges_overflow:
-        costs.overflow = overflow @ k.overflow_cost
+    overflow += _receive(k, on_hand, node_sum(arriving, net.lane_destination, n))
+    costs.overflow = env_sum(overflow, k.overflow_cost)
     node_up, lane_up = state.node_up, state.lane_up
     if noise.node_disruption is not None:
         node_up = np.where(
@@ -339,67 +371,3 @@ def transition(
         backlog=backlog_d,
     )
     return next_state, costs, flows
-
-
-@dataclass(frozen=True)
-class _Derived:
-    """Constants of a network in the state's float dtype (so no product upcasts), plus
-    index arrays the transition needs; built once per (network, dtype, batch size)."""
-
-    lane_capacity: np.ndarray
-    supplier_capacity: np.ndarray
-    storage_capacity: np.ndarray
-    source_incidence: np.ndarray  # [E, N]
-    stock_source_incidence: np.ndarray  # [E, N], suppliers' columns zero (no stock to debit)
-    destination_incidence: np.ndarray  # [E, N]
-    earlier_same_source: np.ndarray  # [E, E], 1 where lane e' < e leaves e's source
-    holding_cost: np.ndarray
-    overflow_cost: np.ndarray
-    backlog_penalty: np.ndarray  # [D], 0 at lost-sales nodes
-    lost_penalty: np.ndarray  # [D], 0 at backlog nodes
-    is_backlog: np.ndarray  # [D] as 0/1
-    fixed_cost: np.ndarray
-    unit_cost: np.ndarray
-    is_replenishment: np.ndarray  # [E] as 0/1
-    is_transfer: np.ndarray  # [E] as 0/1
-    in_transit_holding: np.ndarray
-    per_slot_rate: np.ndarray  # [E * Lmax], in-transit rate of each flattened pipeline slot
-    instant_lanes: np.ndarray  # lanes whose lead time can be 0
-    charges_in_transit: bool
-    charges_overflow: bool
-    pipeline_base: np.ndarray  # [B, E] flat index of slot 0 of each (env, lane)
-
-
-def _derived(net: Network, dtype: np.dtype, num_envs: int) -> _Derived:
-    cache = net.__dict__.setdefault("_derived", {})  # Network is frozen; its __dict__ is not
-    key = (dtype, num_envs)
-    if key not in cache:
-        f = lambda x: np.asarray(x, dtype=dtype)  # noqa: E731
-        e = np.arange(net.num_lanes)
-        same = net.lane_source[:, None] == net.lane_source[None, :]
-        cache[key] = _Derived(
-            lane_capacity=f(net.lane_capacity),
-            supplier_capacity=f(net.supplier_capacity),
-            storage_capacity=f(net.storage_capacity),
-            source_incidence=f(net.source_incidence),
-            stock_source_incidence=f(net.source_incidence * ~net.is_supplier),
-            destination_incidence=f(net.destination_incidence),
-            earlier_same_source=f(same & (e[:, None] < e[None, :])),
-            holding_cost=f(net.holding_cost),
-            overflow_cost=f(net.overflow_cost),
-            backlog_penalty=f(net.penalty * net.is_backlog),
-            lost_penalty=f(net.penalty * ~net.is_backlog),
-            is_backlog=f(net.is_backlog),
-            fixed_cost=f(net.fixed_cost),
-            unit_cost=f(net.unit_cost),
-            is_replenishment=f(~net.is_transfer),
-            is_transfer=f(net.is_transfer),
-            in_transit_holding=f(net.in_transit_holding),
-            per_slot_rate=f(np.repeat(net.in_transit_holding, net.pipeline_length)),
-            instant_lanes=np.flatnonzero(net.lead_time_support[:, 0] == 0),
-            charges_in_transit=bool(net.in_transit_holding.any()),
-            charges_overflow=bool(net.overflow_cost.any()),
-            pipeline_base=(e[None, :] + np.arange(num_envs)[:, None] * net.num_lanes)
-            * net.pipeline_length,
-        )
-    return cache[key]

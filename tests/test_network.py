@@ -36,8 +36,8 @@ def test_build_network_arrays():
     assert_array_equal(net.lane_source, [0, 1])
     assert_array_equal(net.lane_destination, [1, 2])
     assert_array_equal(net.demand_nodes, [2])
-    assert_array_equal(net.source_incidence, [[1, 0, 0], [0, 1, 0]])
-    assert_array_equal(net.destination_incidence, [[0, 1, 0], [0, 0, 1]])
+    assert_array_equal(net.source_incidence.toarray(), [[1, 0, 0], [0, 1, 0]])
+    assert_array_equal(net.destination_incidence.toarray(), [[0, 1, 0], [0, 0, 1]])
     assert net.max_lead_time == 2
     assert net.lead_times[1].support == (2,) and net.lead_times[1].mean == 2
     assert_array_equal(net.demand.mean_demand, [5])

@@ -1,0 +1,615 @@
+"""The simulator step compiled with numba: one pass over envs, lanes and nodes.
+
+``CompiledStep`` does in one compiled loop what ``Simulator.step`` does with numpy calls:
+action mapping (``envs.actions``), the period of ``envs.transition`` (rationing, shipping,
+pipeline, demand, costs, arrivals, disruptions), the autoreset and the observation
+(``envs.observations``). Each env is a loop over its lanes and nodes on the network's CSR
+lane index, so a step costs O(B * (N + E)) with no Python overhead per node or lane.
+
+The noise is drawn by ``envs.noise.NoiseStream`` as before and fed to the kernel, so env
+i's draws, common random numbers and batch-size independence are unchanged. Every
+arithmetic operation is the one of the numpy reference, in the same order and float dtype
+(sums over a node's lanes and an env's costs in index order, as ``node_sum``/``env_sum``),
+so both give the same bits; ``tests/test_compiled.py`` checks it on every preset and on
+random networks.
+
+``transition(net, state, action, noise)`` is the same kernel with the action taken as
+quantities and no autoreset or observation: a drop-in for ``envs.transition.transition``
+(used by evaluation and tuning). Compiled code is cached on disk (``cache=True``), so only
+the first process after an install pays the compilation.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from envs.network import Network
+from envs.noise import Noise
+from envs.transition import Costs, Flows, State, check_action
+from envs.transition import transition as numpy_transition
+
+BACKENDS = ("numba", "numpy")
+
+# Action modes as the kernel sees them.
+_AS_QUANTITY, _SCALED_QUANTITY, _ORDER_UP_TO = 0, 1, 2
+_COST_NAMES = ("holding", "in_transit", "backlog", "lost_sales", "overflow", "ordering", "transfer")
+
+
+@numba.njit(cache=True)
+def _sum_out(x, index_ptr, index_lanes, node, zero):
+    """Sum of ``x`` over node's lanes in lane order, from zero (as ``np.add.at``)."""
+    acc = zero
+    for j in range(index_ptr[node], index_ptr[node + 1]):
+        acc += x[index_lanes[j]]
+    return acc
+
+
+@numba.njit(cache=True)
+def _kernel(flags, ints, consts, probs, action_map, layout, state0, fresh, noise, out):  # noqa: C901
+    mode, episode_length, build_obs, masks_down, switches_up, priority = flags
+    (
+        lane_source,
+        lane_destination,
+        is_supplier,
+        demand_nodes,
+        out_ptr,
+        out_lanes,
+        in_ptr,
+        in_lanes,
+        instant,
+    ) = ints
+    (
+        lane_capacity,
+        supplier_capacity,
+        storage_capacity,
+        holding_cost,
+        overflow_cost,
+        backlog_penalty,
+        lost_penalty,
+        is_backlog,
+        fixed_cost,
+        unit_cost,
+        is_replenishment,
+        is_transfer,
+        in_transit_holding,
+        scalars,
+    ) = consts
+    node_failure, node_recovery, lane_failure, lane_recovery = probs
+    scale, transfer_lane, rank_ptr, rank_lanes = action_map
+    obs_stock, obs_backlog, obs_pipe, season, season_table, flag_nodes, flag_lanes = layout
+    on_hand0, backlog0, pipeline0, period0, node_up0, lane_up0 = state0
+    initial_on_hand = fresh
+    action, demand_in, lead_time, node_u, lane_u = noise
+    (
+        on_hand,
+        backlog,
+        pipeline,
+        period,
+        node_up,
+        lane_up,
+        last_demand,
+        requested,
+        clipped,
+        shipped,
+        received,
+        overflow,
+        flow_demand,
+        sales,
+        filled,
+        lost,
+        flow_backlog,
+        costs,
+        truncated,
+        obs,
+        final_obs,
+    ) = out
+
+    zero, tiny, one, inv_scale = scalars[0], scalars[1], scalars[2], scalars[3]
+    num_envs, num_lanes = action.shape
+    num_nodes = on_hand0.shape[1]
+    lmax = pipeline0.shape[2]
+    num_demand = demand_nodes.shape[0]
+    quantity = np.empty(num_lanes)
+    # Per-env scratch in the state dtype.
+    position = np.empty(num_nodes, dtype=on_hand0.dtype)
+    inbound = np.empty(num_nodes, dtype=on_hand0.dtype)
+    available = np.empty(num_nodes, dtype=on_hand0.dtype)
+    base = np.empty(num_lanes, dtype=on_hand0.dtype)
+    lane_cost = np.empty(num_lanes, dtype=on_hand0.dtype)
+    arriving = np.empty(num_lanes, dtype=on_hand0.dtype)
+    landed = np.empty(num_lanes, dtype=on_hand0.dtype)
+
+    for i in range(num_envs):
+        oh = on_hand[i]
+        # ---- action mapping (envs.actions.ActionMap.to_quantities), in float64
+        if mode == _AS_QUANTITY:
+            for e in range(num_lanes):
+                quantity[e] = action[i, e]
+        else:
+            for e in range(num_lanes):
+                c = min(max(action[i, e], -1.0), 1.0)
+                unit = max(c, 0.0) if transfer_lane[e] else (c + 1.0) * 0.5
+                quantity[e] = np.rint(unit * scale[e])
+            if mode == _ORDER_UP_TO:
+                # Inventory position: on-hand - backlog + in transit to the node.
+                for n in range(num_nodes):
+                    inbound[n] = zero
+                for e in range(num_lanes):
+                    in_transit = pipeline0[i, e, 0]
+                    for s in range(1, lmax):
+                        in_transit += pipeline0[i, e, s]
+                    arriving[e] = in_transit
+                for n in range(num_nodes):
+                    position[n] = (on_hand0[i, n] - backlog0[i, n]) + _sum_out(
+                        arriving, in_ptr, in_lanes, n, zero
+                    )
+                for r in range(rank_ptr.shape[0] - 1):
+                    for j in range(rank_ptr[r], rank_ptr[r + 1]):
+                        e = rank_lanes[j]
+                        d = lane_destination[e]
+                        order = max(quantity[e] - position[d], 0.0)
+                        quantity[e] = order
+                        position[d] += order
+
+        # ---- 2. decision: clip, ration at short sources, ship
+        for e in range(num_lanes):
+            base[e] = quantity[e]  # to the state dtype, as check_action
+            wanted = np.rint(max(base[e], zero))
+            req = min(wanted, lane_capacity[e])
+            clipped[i, e] = wanted - req
+            if masks_down and not lane_up0[i, e]:
+                req = req * zero
+            requested[i, e] = req
+        req_row = requested[i]
+        ship = shipped[i]
+        for n in range(num_nodes):
+            if is_supplier[n]:
+                available[n] = supplier_capacity[n]
+            else:
+                available[n] = on_hand0[i, n]
+            if masks_down and not node_up0[i, n]:
+                available[n] = zero
+        for n in range(num_nodes):
+            first, last = out_ptr[n], out_ptr[n + 1]
+            total = _sum_out(req_row, out_ptr, out_lanes, n, zero)
+            if not total > available[n]:
+                for j in range(first, last):
+                    ship[out_lanes[j]] = req_row[out_lanes[j]]
+            elif priority:
+                before = zero
+                for j in range(first, last):
+                    e = out_lanes[j]
+                    ship[e] = min(max(available[n] - before, zero), req_row[e])
+                    before += req_row[e]
+            else:
+                served = min(available[n], total)
+                denominator = max(total, tiny)
+                for j in range(first, last):
+                    e = out_lanes[j]
+                    base[e] = np.floor(req_row[e] * served / denominator)
+                left = available[n] - _sum_out(base, out_ptr, out_lanes, n, zero)
+                before = zero
+                for j in range(first, last):
+                    e = out_lanes[j]
+                    rest = min(req_row[e] - base[e], one)
+                    ship[e] = base[e] + min(max(left - before, zero), rest)
+                    before += rest
+
+        for n in range(num_nodes):
+            sent = zero if is_supplier[n] else _sum_out(ship, out_ptr, out_lanes, n, zero)
+            oh[n] = on_hand0[i, n] - sent
+        # Lead time 0 lands at once.
+        for e in range(num_lanes):
+            landed[e] = ship[e] if instant[e] and lead_time[i, e] == 0 else zero
+        for n in range(num_nodes):
+            oh[n] += _sum_out(landed, in_ptr, in_lanes, n, zero)
+            spill = max(oh[n] - storage_capacity[n], zero)
+            oh[n] -= spill
+            overflow[i, n] = spill
+        # Pipeline advanced by one period; new shipments with lead time L >= 2 in slot L-2.
+        for e in range(num_lanes):
+            for s in range(lmax - 1):
+                pipeline[i, e, s] = pipeline0[i, e, s + 1]
+            pipeline[i, e, lmax - 1] = zero
+            lt = lead_time[i, e]
+            arriving[e] = pipeline0[i, e, 0] + (ship[e] if lt == 1 else zero)
+            if lt >= 2:
+                pipeline[i, e, lt - 2] += ship[e]
+
+        # ---- 3. demand: backlog first, then this period's demand
+        for n in range(num_nodes):
+            backlog[i, n] = zero
+        for d in range(num_demand):
+            n = demand_nodes[d]
+            flow_demand[i, d] = demand_in[i, d]
+            dem = flow_demand[i, d]
+            last_demand[i, d] = dem
+            stock = oh[n]
+            old_backlog = backlog0[i, n]
+            asked = dem + old_backlog
+            sold = min(stock, asked)
+            shortfall = asked - sold
+            oh[n] = stock - sold
+            kept = shortfall * is_backlog[d]
+            backlog[i, n] = kept
+            flow_backlog[i, d] = kept
+            lost[i, d] = shortfall - kept
+            sales[i, d] = sold
+            filled[i, d] = min(dem, max(stock - old_backlog, zero))
+
+        # ---- 4. costs on the end-of-period state, summed in index order
+        pipe_cost = zero
+        for e in range(num_lanes):
+            for s in range(lmax):
+                pipe_cost += pipeline[i, e, s] * in_transit_holding[e]
+        arriving_cost = zero
+        for e in range(num_lanes):
+            arriving_cost += arriving[e] * in_transit_holding[e]
+        for e in range(num_lanes):
+            lane_cost[e] = (fixed_cost[e] if ship[e] > 0 else zero) + ship[e] * unit_cost[e]
+        holding = zero
+        for n in range(num_nodes):
+            holding += oh[n] * holding_cost[n]
+        backlog_cost = zero
+        lost_cost = zero
+        for d in range(num_demand):
+            backlog_cost += flow_backlog[i, d] * backlog_penalty[d]
+        for d in range(num_demand):
+            lost_cost += lost[i, d] * lost_penalty[d]
+        ordering = zero
+        for e in range(num_lanes):
+            ordering += lane_cost[e] * is_replenishment[e]
+        transfer = zero
+        for e in range(num_lanes):
+            transfer += lane_cost[e] * is_transfer[e]
+
+        # ---- 5. advance to t+1: arrivals land (overflow disposed of), disruptions switch
+        for n in range(num_nodes):
+            oh[n] += _sum_out(arriving, in_ptr, in_lanes, n, zero)
+            spill = max(oh[n] - storage_capacity[n], zero)
+            oh[n] -= spill
+            overflow[i, n] += spill
+        overflow_cost_sum = zero
+        for n in range(num_nodes):
+            overflow_cost_sum += overflow[i, n] * overflow_cost[n]
+        for e in range(num_lanes):
+            received[i, e] = landed[e] + arriving[e]
+        in_transit_cost = pipe_cost + arriving_cost
+        costs[0, i] = holding
+        costs[1, i] = in_transit_cost
+        costs[2, i] = backlog_cost
+        costs[3, i] = lost_cost
+        costs[4, i] = overflow_cost_sum
+        costs[5, i] = ordering
+        costs[6, i] = transfer
+        costs[7, i] = (
+            (holding + in_transit_cost + backlog_cost + lost_cost + overflow_cost_sum)
+            + ordering
+            + transfer
+        )
+        for n in range(num_nodes):
+            u_up = node_up0[i, n]
+            if switches_up:
+                u_up = node_u[i, n] >= node_failure[n] if u_up else node_u[i, n] < node_recovery[n]
+            node_up[i, n] = u_up
+        for e in range(num_lanes):
+            u_up = lane_up0[i, e]
+            if switches_up:
+                u_up = lane_u[i, e] >= lane_failure[e] if u_up else lane_u[i, e] < lane_recovery[e]
+            lane_up[i, e] = u_up
+        period[i] = period0[i] + 1
+
+        # ---- autoreset and observation
+        truncated[i] = period[i] >= episode_length
+        if not build_obs:
+            continue
+        _observe(
+            i,
+            final_obs,
+            on_hand,
+            backlog,
+            pipeline,
+            period,
+            node_up,
+            lane_up,
+            last_demand,
+            inv_scale,
+            layout,
+        )
+        if truncated[i]:
+            for n in range(num_nodes):
+                oh[n] = initial_on_hand[n]
+                backlog[i, n] = zero
+                node_up[i, n] = True
+            for e in range(num_lanes):
+                lane_up[i, e] = True
+                for s in range(lmax):
+                    pipeline[i, e, s] = zero
+            for d in range(num_demand):
+                last_demand[i, d] = zero
+            period[i] = 0
+            _observe(
+                i,
+                obs,
+                on_hand,
+                backlog,
+                pipeline,
+                period,
+                node_up,
+                lane_up,
+                last_demand,
+                inv_scale,
+                layout,
+            )
+        else:
+            for f in range(obs.shape[1]):
+                obs[i, f] = final_obs[i, f]
+
+
+@numba.njit(cache=True)
+def _observe(
+    i, obs, on_hand, backlog, pipeline, period, node_up, lane_up, last_demand, inv_scale, layout
+):
+    """Row i of the observation (envs.observations.ObservationLayout.build)."""
+    obs_stock, obs_backlog, obs_pipe, season, season_table, flag_nodes, flag_lanes = layout
+    lmax = pipeline.shape[2]
+    f = 0
+    for n in obs_stock:
+        obs[i, f] = on_hand[i, n] * inv_scale
+        f += 1
+    for n in obs_backlog:
+        obs[i, f] = backlog[i, n] * inv_scale
+        f += 1
+    for flat in obs_pipe:
+        obs[i, f] = pipeline[i, flat // lmax, flat % lmax] * inv_scale
+        f += 1
+    for d in range(last_demand.shape[1]):
+        obs[i, f] = last_demand[i, d] * inv_scale
+        f += 1
+    if season > 1:
+        phase = period[i] % season
+        obs[i, f] = season_table[phase, 0]
+        obs[i, f + 1] = season_table[phase, 1]
+        f += 2
+    for n in flag_nodes:
+        obs[i, f] = 1.0 if node_up[i, n] else 0.0
+        f += 1
+    for e in flag_lanes:
+        obs[i, f] = 1.0 if lane_up[i, e] else 0.0
+        f += 1
+
+
+class CompiledStep:
+    """The fused step of B envs of one network (the ``numba`` backend of ``Simulator``).
+
+    Args:
+        net: the network.
+        dtype: float type of the state and costs (float32 or float64).
+        actions: the action map; None takes actions as quantities per lane (``raw``).
+        layout: the observation layout; None builds no observation.
+        episode_length: periods per episode (envs reset in the step that reaches it).
+    """
+
+    def __init__(
+        self,
+        net: Network,
+        dtype: np.dtype,
+        actions=None,
+        layout=None,
+        episode_length: int = 2**62,
+    ):
+        self.net = net
+        self.dtype = np.dtype(dtype)
+        k = net.typed(self.dtype)
+        mode = _AS_QUANTITY
+        if actions is not None and actions.mode == "quantity":
+            mode = _SCALED_QUANTITY
+        elif actions is not None and actions.mode == "order_up_to":
+            mode = _ORDER_UP_TO
+        switches_up = net.has_disruptions
+        self._flags = (
+            mode,
+            int(episode_length),
+            layout is not None,
+            bool(net.has_disruptions),
+            bool(switches_up),
+            net.rationing == "priority",
+        )
+        instant = np.zeros(net.num_lanes, dtype=bool)
+        instant[net.instant_lanes] = True
+        self._ints = (
+            net.lane_source.astype(np.int64),
+            net.lane_destination.astype(np.int64),
+            net.is_supplier.astype(bool),
+            net.demand_nodes.astype(np.int64),
+            net.lanes_out.ptr,
+            net.lanes_out.lanes,
+            net.lanes_in.ptr,
+            net.lanes_in.lanes,
+            instant,
+        )
+        scale = 1.0 if layout is None else layout.scale
+        scalars = np.array([0.0, 1e-12, 1.0, 1.0 / scale], dtype=self.dtype)
+        self._consts = (
+            k.lane_capacity,
+            k.supplier_capacity,
+            k.storage_capacity,
+            k.holding_cost,
+            k.overflow_cost,
+            k.backlog_penalty,
+            k.lost_penalty,
+            k.is_backlog,
+            k.fixed_cost,
+            k.unit_cost,
+            k.is_replenishment,
+            k.is_transfer,
+            k.in_transit_holding,
+            scalars,
+        )
+        self._probs = (net.node_failure, net.node_recovery, net.lane_failure, net.lane_recovery)
+        if actions is None:
+            self._action_map = (
+                np.zeros(net.num_lanes),
+                net.is_transfer.astype(bool),
+                np.zeros(1, dtype=np.int64),
+                np.zeros(0, dtype=np.int64),
+            )
+        else:
+            ranks = actions.replenish_by_rank
+            ptr = np.zeros(len(ranks) + 1, dtype=np.int64)
+            np.cumsum([len(r) for r in ranks], out=ptr[1:])
+            lanes = np.concatenate(ranks).astype(np.int64) if ranks else np.zeros(0, np.int64)
+            self._action_map = (
+                np.asarray(actions.scale, dtype=np.float64),
+                net.is_transfer.astype(bool),
+                ptr,
+                lanes,
+            )
+        empty_idx = np.zeros(0, dtype=np.int64)
+        if layout is None:
+            self._layout = (
+                empty_idx,
+                empty_idx,
+                empty_idx,
+                1,
+                np.zeros((1, 2), dtype=np.float32),
+                empty_idx,
+                empty_idx,
+            )
+            self.num_features = 0
+        else:
+            self._layout = (
+                np.asarray(layout.stock_nodes, dtype=np.int64),
+                np.asarray(layout.backlog_nodes, dtype=np.int64),
+                np.asarray(layout.pipe_flat, dtype=np.int64),
+                int(layout.season),
+                layout.season_table,
+                np.asarray(layout.flag_nodes, dtype=np.int64),
+                np.asarray(layout.flag_lanes, dtype=np.int64),
+            )
+            self.num_features = len(layout.names)
+        self._fresh = net.initial_on_hand.astype(self.dtype)
+        self._no_uniforms = np.zeros((0, 0))
+
+    def __call__(
+        self, state: State, action: np.ndarray, noise: Noise
+    ) -> tuple[State, Costs, Flows, np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """One period of every env: ``(next_state, costs, flows, truncated, obs, final_obs)``.
+
+        ``action`` [B, E] is in the action map's mode (float64, already validated finite);
+        ``next_state`` is after the autoreset; ``obs`` is None without a layout and
+        ``final_obs`` None unless some env's episode ended.
+        """
+        b, n, e, d = (
+            state.num_envs,
+            self.net.num_nodes,
+            self.net.num_lanes,
+            state.last_demand.shape[1],
+        )
+        dt = self.dtype
+        if state.on_hand.dtype != dt:
+            raise ValueError(f"state: dtype {state.on_hand.dtype} differs from the step's {dt}")
+        nxt = State(
+            on_hand=np.empty((b, n), dt),
+            backlog=np.empty((b, n), dt),
+            pipeline=np.empty(state.pipeline.shape, dt),
+            period=np.empty(b, np.int64),
+            node_up=np.empty((b, n), bool),
+            lane_up=np.empty((b, e), bool),
+            last_demand=np.empty((b, d), dt),
+        )
+        flows = Flows(
+            requested=np.empty((b, e), dt),
+            clipped=np.empty((b, e), dt),
+            shipped=np.empty((b, e), dt),
+            received=np.empty((b, e), dt),
+            overflow=np.empty((b, n), dt),
+            demand=np.empty((b, d), dt),
+            sales=np.empty((b, d), dt),
+            filled=np.empty((b, d), dt),
+            lost=np.empty((b, d), dt),
+            backlog=np.empty((b, d), dt),
+        )
+        costs = np.empty((8, b), dt)
+        truncated = np.empty(b, bool)
+        f = self.num_features
+        obs = np.empty((b, f), np.float32)
+        final_obs = np.empty((b, f), np.float32)
+        switches = noise.node_disruption is not None
+        node_u = noise.node_disruption if switches else self._no_uniforms
+        lane_u = noise.lane_disruption if switches else self._no_uniforms
+        flags = self._flags[:4] + (self._flags[4] and switches,) + self._flags[5:]
+        _kernel(
+            flags,
+            self._ints,
+            self._consts,
+            self._probs,
+            self._action_map,
+            self._layout,
+            tuple(
+                np.ascontiguousarray(x)
+                for x in (
+                    state.on_hand,
+                    state.backlog,
+                    state.pipeline,
+                    state.period,
+                    state.node_up,
+                    state.lane_up,
+                )
+            ),
+            self._fresh,
+            (
+                np.ascontiguousarray(action, dtype=np.float64),
+                np.ascontiguousarray(noise.demand, dtype=np.float64),
+                np.ascontiguousarray(noise.lead_time, dtype=np.int64),
+                np.ascontiguousarray(node_u, dtype=np.float64),
+                np.ascontiguousarray(lane_u, dtype=np.float64),
+            ),
+            (
+                nxt.on_hand,
+                nxt.backlog,
+                nxt.pipeline,
+                nxt.period,
+                nxt.node_up,
+                nxt.lane_up,
+                nxt.last_demand,
+                flows.requested,
+                flows.clipped,
+                flows.shipped,
+                flows.received,
+                flows.overflow,
+                flows.demand,
+                flows.sales,
+                flows.filled,
+                flows.lost,
+                flows.backlog,
+                costs,
+                truncated,
+                obs,
+                final_obs,
+            ),
+        )
+        cost = Costs(*costs[:7])
+        cost.total = costs[7]  # the kernel's sum, in the order of Costs.total
+        if not self._flags[2]:
+            return nxt, cost, flows, truncated, None, None
+        return nxt, cost, flows, truncated, obs, final_obs if truncated.any() else None
+
+
+def transition(
+    net: Network, state: State, action: np.ndarray, noise: Noise
+) -> tuple[State, Costs, Flows]:
+    """``envs.transition.transition`` compiled: same arguments, same numbers."""
+    action = check_action(net, action, np.float64)
+    nxt, costs, flows, _, _, _ = CompiledStep(net, state.on_hand.dtype)(state, action, noise)
+    return nxt, costs, flows
+
+
+def transition_function(backend: str):
+    """The transition of a backend: ``numba`` (compiled, default) or ``numpy`` (reference)."""
+    if backend == "numba":
+        return transition
+    if backend == "numpy":
+        return numpy_transition
+    raise ValueError(f"backend: must be one of {BACKENDS}, got {backend!r}")
