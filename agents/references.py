@@ -15,6 +15,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from baselines.evaluation import EvalResult, Policy, evaluate, paired_difference
+from baselines.policies import single_node
 from envs.network import Network
 from envs.presets import CONF_DIR
 
@@ -24,8 +25,11 @@ OPTIMAL = "optimal"
 
 
 def optimal_applies(net: Network) -> bool:
-    """Value iteration covers one stocking node fed by one lane (the single-node presets)."""
-    return len(net.stock_nodes) == 1 and net.num_lanes == 1
+    """Value iteration applies where ``single_node`` recognises the single-node model it
+    solves (one stocking node fed by one lane with a fixed lead time, stationary demand, no
+    disruptions or capacities): one test, so ``optimal: auto`` never picks a model the
+    solver then refuses."""
+    return not isinstance(single_node(net), str)
 
 
 def policy_config(name: str, overrides: dict | None = None) -> DictConfig:

@@ -208,3 +208,20 @@ def test_oracle_beats_tuned_base_stock_on_lost_sales():
     oracle = evaluate(net, HindsightOracle(net), 32, 400, 100, seed=5)
     assert oracle.cost_mean < base.cost_mean - 3 * base.cost_ci95
     assert oracle.cost_mean == pytest.approx(0.0)  # perfect information, fixed lead time
+
+
+def test_optimal_auto_agrees_with_what_value_iteration_solves():
+    """optimal: auto adds the optimum only where value iteration accepts the model; a
+    stochastic lead time (one stocking node, one lane) is not one of them."""
+    from agents.references import OPTIMAL, reference_names
+    from envs.presets import load_env_config, make_network
+
+    plain = make_network(load_env_config("lost_sales"))
+    assert OPTIMAL in reference_names(["base_stock"], plain, "auto")
+    stochastic = make_network(
+        load_env_config(
+            "lost_sales",
+            ["env.network.lanes.0.lead_time={support: [1, 2, 3], probs: [0.2, 0.5, 0.3]}"],
+        )
+    )
+    assert reference_names(["base_stock"], stochastic, "auto") == ["base_stock"]
