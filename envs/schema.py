@@ -200,12 +200,14 @@ class PoissonDemand(_DemandBase):
     """Poisson demand."""
 
     dist: Literal["poisson"] = "poisson"
+    """The distribution (Poisson when omitted)."""
 
 
 class NormalDemand(_DemandBase):
     """Normal demand, rounded to the nearest whole unit and at zero."""
 
     dist: Literal["normal"]
+    """The distribution."""
     std: Annotated[float, Field(gt=0)]
     """Standard deviation per period (> 0)."""
 
@@ -214,6 +216,7 @@ class NegativeBinomialDemand(_DemandBase):
     """Negative-binomial demand (scipy's ``nbinom``), given by mean and std."""
 
     dist: Literal["negative_binomial"]
+    """The distribution."""
     std: Annotated[float, Field(gt=0)]
     """Standard deviation per period: the variance must exceed the mean in every season
     phase (it scales with the multiplier squared, the mean with the multiplier)."""
@@ -238,7 +241,9 @@ class DeterministicDemand(_DemandBase):
     """The same whole demand every period (times the seasonal multiplier, rounded)."""
 
     dist: Literal["deterministic"]
+    """The distribution."""
     mean: Units
+    """Demand every period, whole units (before the seasonal multiplier)."""
 
 
 DemandDistribution = _tagged(
@@ -285,6 +290,7 @@ class LeadTimeValueSpec(StrictModel):
     """A fixed lead time written as a mapping: ``{value: 2}``."""
 
     value: LeadTime
+    """The lead time, whole periods."""
 
 
 def _lead_time_form(value: Any) -> str:
@@ -315,6 +321,7 @@ class SupplierNode(StrictModel):
     name: Name
     """Unique node name."""
     kind: Literal["supplier"]
+    """An external source: ships up to ``capacity``, holds no stock."""
     capacity: Capacity = math.inf
     """Units it can ship per period."""
     disruption: DisruptionSpec = DisruptionSpec()
@@ -327,6 +334,7 @@ class StockNode(StrictModel):
     name: Name
     """Unique node name."""
     kind: Literal["stock"] = "stock"
+    """A stocking node (the default kind)."""
     storage_capacity: Capacity = math.inf
     """Most units the node can hold on hand; arrivals beyond it are disposed of."""
     holding_cost: Cost = 0.0
@@ -353,7 +361,9 @@ class LaneSpec(StrictModel):
     """A directed lane from ``source`` to ``destination``."""
 
     source: Name
+    """Name of the node that ships (a supplier or a stock node)."""
     destination: Name
+    """Name of the stock node that receives."""
     kind: Literal["replenishment", "transfer"] = "replenishment"
     """``transfer``: lateral, between stocking nodes (always so in ``transfer_lanes``)."""
     lead_time: LeadTimeSpec = 0
@@ -382,6 +392,7 @@ class TransferLaneSpec(LaneSpec):
     """A lateral lane of ``transfer_lanes``: a ``LaneSpec`` whose kind is ``transfer``."""
 
     kind: Literal["transfer"] = "transfer"
+    """Always ``transfer``."""
 
 
 Correlation = _tagged(
@@ -398,7 +409,9 @@ class NetworkSpec(StrictModel):
     """Nodes, lanes and network-wide options (``env.network``, an edge list, a dict)."""
 
     nodes: Annotated[list[NodeSpec], BeforeValidator(_list_from_tuple), Field(min_length=1)]
+    """The nodes (an edge list gives them as a mapping ``name: {attributes}``)."""
     lanes: Annotated[list[LaneSpec], BeforeValidator(_list_from_tuple), Field(min_length=1)]
+    """The lanes (an edge list gives them as ``edges: [[source, destination, {...}]]``)."""
     transfer_lanes: Annotated[list[TransferLaneSpec], BeforeValidator(_list_from_tuple)] = []
     """Lateral lanes listed apart, so a preset can add them to another's lanes."""
     rationing: Literal["proportional", "priority"] = "proportional"
