@@ -29,7 +29,8 @@ from omegaconf import DictConfig, OmegaConf
 
 import envs.presets  # noqa: F401  (registers the env schema in Hydra's ConfigStore)
 from agents.callbacks import log_hparams
-from agents.factory import agent_settings, check_compatible, checkpoint_dir
+from agents.checkpoint import checkpoint_dir
+from agents.factory import agent_settings, check_compatible
 from agents.references import compare, evaluate_all, make_references, reference_names
 from agents.training import train_agent
 from envs.presets import make_network
