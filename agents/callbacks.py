@@ -39,7 +39,7 @@ import numpy as np  # noqa: E402
 from stable_baselines3.common.callbacks import BaseCallback  # noqa: E402
 from stable_baselines3.common.logger import Figure, HParam, Logger  # noqa: E402
 
-from agents.factory import save_agent  # noqa: E402
+from agents.checkpoint import save_agent  # noqa: E402
 from agents.policy import AgentPolicy  # noqa: E402
 from baselines.evaluation import EvalResult, evaluate  # noqa: E402
 from envs.network import Network  # noqa: E402

@@ -12,14 +12,11 @@ An agent config (``conf/agent/<algo>.yaml``) holds:
   run time), every hyperparameter overridable from the command line
   (``agent.model.learning_rate=1e-4``).
 
-A saved agent is a directory with ``model.zip`` and ``vecnormalize.pkl`` (the running
-observation/reward statistics), so an agent is always restored with the normalisation it
-was trained with.
+Saving and loading agents (data only, no pickles) is ``agents.checkpoint``.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import hydra
@@ -31,9 +28,6 @@ from stable_baselines3.common.vec_env import VecEnv, VecMonitor, VecNormalize
 
 from envs.network import Network
 from envs.sb3 import InventoryNetworkSB3VecEnv
-
-MODEL_FILE = "model.zip"
-VECNORMALIZE_FILE = "vecnormalize.pkl"
 
 # The action space each env.action_mode gives (envs.actions.ActionMap.space).
 SPACE_OF_MODE = {
@@ -98,7 +92,7 @@ def build_agent(
     agent_cfg: DictConfig,
     venv: InventoryNetworkSB3VecEnv,
     *,
-    seed: int = 0,
+    seed: int | None = 0,
     tensorboard_log: str | None = None,
 ) -> tuple[BaseAlgorithm, VecNormalize]:
     """A fresh SB3 model on ``venv`` wrapped in VecMonitor + VecNormalize."""
@@ -113,51 +107,6 @@ def build_agent(
 
 def model_class(agent_cfg: DictConfig) -> type[BaseAlgorithm]:
     return hydra.utils.get_class(agent_cfg.model._target_)
-
-
-def save_agent(model: BaseAlgorithm, vecnormalize: VecNormalize, directory: str | Path) -> Path:
-    """Write ``model.zip`` and ``vecnormalize.pkl`` into ``directory``."""
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    model.save(directory / MODEL_FILE)
-    vecnormalize.save(str(directory / VECNORMALIZE_FILE))
-    return directory
-
-
-def checkpoint_dir(path: str | Path, option: str = "train.resume") -> Path:
-    """The agent directory of ``path`` (the directory or its ``model.zip``); checks it exists."""
-    p = Path(path).expanduser()
-    directory = p.parent if p.suffix == ".zip" else p
-    if not (directory / MODEL_FILE).is_file():
-        raise ValueError(
-            f"{option}: no checkpoint at {str(p)!r} (expected {directory / MODEL_FILE})"
-        )
-    return directory
-
-
-def load_agent(
-    agent_cfg: DictConfig,
-    path: str | Path,
-    venv: InventoryNetworkSB3VecEnv,
-    *,
-    option: str = "train.resume",
-    tensorboard_log: str | None = None,
-) -> tuple[BaseAlgorithm, VecNormalize]:
-    """Restore a saved agent (model + VecNormalize statistics) onto ``venv``."""
-    directory = checkpoint_dir(path, option)
-    check_compatible(agent_cfg, venv.sim.actions.mode)
-    stats = directory / VECNORMALIZE_FILE
-    if stats.is_file():
-        env = VecNormalize.load(str(stats), VecMonitor(venv))
-    else:  # a model saved without statistics: start fresh ones
-        env = _normalized(venv, agent_cfg)
-    model = model_class(agent_cfg).load(
-        directory / MODEL_FILE,
-        env=env,
-        tensorboard_log=tensorboard_log,
-        **_model_kwargs(agent_cfg, env),
-    )
-    return model, env
 
 
 def agent_settings(agent_cfg: DictConfig) -> dict[str, Any]:

@@ -4,9 +4,9 @@
 A run directory gets:
 
 - ``tb/``: TensorBoard event files (SB3 logger; flushed at every write);
-- ``checkpoints/step_<t>/`` and ``checkpoints/last/``: periodic checkpoints
-  (``model.zip`` + ``vecnormalize.pkl``), so an interrupted run can be resumed with
-  ``train.resume=<run dir>/checkpoints/last``;
+- ``checkpoints/step_<t>/`` and ``checkpoints/last/``: periodic checkpoints (data only:
+  ``checkpoint.json``, ``parameters.pt``, ``vecnormalize.npz``; see ``agents.checkpoint``),
+  so an interrupted run can be resumed with ``train.resume=<run dir>/checkpoints/last``;
 - ``best/``: the agent with the lowest cost on the fixed evaluation noise;
 - ``final/``: the agent at the end of training;
 - ``evaluations.json``: the learning curve (cost on the evaluation noise per timestep).
@@ -28,14 +28,8 @@ from stable_baselines3.common.callbacks import CallbackList
 from stable_baselines3.common.logger import configure
 
 from agents.callbacks import CRNEvalCallback, InventoryKPICallback, PeriodicCheckpoint, ProgressLog
-from agents.factory import (
-    build_agent,
-    check_compatible,
-    checkpoint_dir,
-    load_agent,
-    make_training_env,
-    save_agent,
-)
+from agents.checkpoint import checkpoint_dir, load_agent, save_agent
+from agents.factory import build_agent, check_compatible, make_training_env
 from agents.policy import AgentPolicy
 from envs.network import Network
 
@@ -141,7 +135,8 @@ def train_agent(
 def load_policy(
     agent_cfg: DictConfig, env_cfg: DictConfig, net: Network, path: str | Path
 ) -> AgentPolicy:
-    """A saved agent (``<dir>`` or ``<dir>/model.zip``) as a batched policy, for evaluation."""
+    """A saved agent (``<dir>`` or a file in it) as a batched policy, for evaluation; the
+    model is rebuilt from ``agent_cfg`` and only numbers are read from the checkpoint."""
     venv = make_training_env(net, 1, int(env_cfg.episode_length), str(env_cfg.action_mode), 0)
     model, env = load_agent(agent_cfg, path, venv, option="agent path")
     env.training = False

@@ -13,6 +13,9 @@
   the same gap).
 - ``raw``: the action is already quantities per lane (used by baselines); Box [0, max_order].
 
+In every mode an action must have shape [num_envs, E] and be finite (``ActionMap.check``);
+raw and discrete quantities above 2**24 are cut to 2**24 before the lane capacity clips them.
+
 The inventory position of a node is on-hand + in transit to it − its backlog.
 """
 
@@ -25,6 +28,8 @@ from envs.network import Network, downstream_mean_demand
 from envs.transition import State
 
 ACTION_MODES = ("quantity", "discrete", "order_up_to", "raw")
+MAX_UNITS = float(2**24)
+"""Largest quantity per lane per period: whole units are exact in float32 up to 2**24."""
 
 
 def max_target(net: Network) -> np.ndarray:
@@ -86,13 +91,39 @@ class ActionMap:
             return gym.spaces.Box(0.0, self.max_order.astype(np.float32), (e,), np.float32)
         return gym.spaces.Box(-1.0, 1.0, (e,), np.float32)
 
+    def check(self, action: np.ndarray, num_envs: int) -> np.ndarray:
+        """The action as floats [B, E]; raises ``ValueError`` for a wrong shape (batch size
+        included) or a NaN/inf, the same way in every mode."""
+        net = self.net
+        try:
+            action = np.asarray(action, dtype=float)
+        except (TypeError, ValueError):
+            raise ValueError(f"action: expected numbers, got {action!r}") from None
+        if action.shape != (num_envs, net.num_lanes):
+            raise ValueError(
+                f"action: expected shape [{num_envs}, {net.num_lanes}] (num_envs x one entry "
+                f"per lane {list(net.lane_names)}), got {list(action.shape)}"
+            )
+        if not np.isfinite(action).all():
+            env, lane = np.argwhere(~np.isfinite(action))[0]
+            raise ValueError(
+                f"action: non-finite value {action[env, lane]!r} for lane "
+                f"{net.lane_names[lane]!r} in env {env}"
+            )
+        return action
+
     def to_quantities(self, action: np.ndarray, state: State) -> np.ndarray:
-        """Quantities per lane [B, E] for a batch of actions in this mode."""
-        action = np.asarray(action, dtype=float)
-        # Raw quantities, and any non-finite action, go to the transition as they are: it
-        # rejects NaN/inf naming lane and value (order_up_to would hide a -inf as 0).
-        if self.mode in ("raw", "discrete") or not np.isfinite(action).all():
-            return action
+        """Quantities per lane [B, E] for a batch of actions in this mode.
+
+        Everything that can reject an action happens here, before the simulator draws the
+        period's noise, so a rejected action leaves the noise streams untouched.
+        """
+        action = self.check(action, state.num_envs)
+        if self.mode in ("raw", "discrete"):
+            # A huge finite quantity would overflow a float32 state to inf: cut it to the
+            # largest whole number float32 holds exactly; the transition then clips it to the
+            # lane's capacity like any other over-capacity quantity (counted in ``clipped``).
+            return np.minimum(action, MAX_UNITS)
         clipped = np.clip(action, -1.0, 1.0)
         # Replenishment lanes map [-1, 1] onto [0, scale]; transfer lanes map only the
         # positive half, so an untrained policy (actions near 0) does not churn stock sideways.

@@ -23,7 +23,6 @@ or replayed from a CSV trace whose columns are the demand nodes' names.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +31,7 @@ import pandas as pd
 from scipy import special, stats
 
 from envs.sampling import StackedInverseCDF
+from envs.schema import ConfigError, DemandDistribution, parse, season_multipliers
 
 # Tail mass left out of the inverse-CDF tables; the largest tabulated value absorbs it.
 TAIL_MASS = 1e-10
@@ -49,6 +49,19 @@ class DemandSpec:
     season_amplitude: float = 0.0
     season_phase: float = 0.0
 
+    @classmethod
+    def of(cls, config: Any) -> DemandSpec:
+        """From a validated demand config (``envs.schema.DemandDistribution``)."""
+        season = config.seasonality
+        return cls(
+            dist=config.dist,
+            mean=float(config.mean),
+            std=getattr(config, "std", None),
+            season_period=season.period if season else 1,
+            season_amplitude=season.amplitude if season else 0.0,
+            season_phase=season.phase if season else 0.0,
+        )
+
     def frozen(self, multiplier: float = 1.0):
         """The scipy.stats distribution (discrete, or normal before rounding) at a multiplier."""
         mean = self.mean * multiplier
@@ -63,10 +76,7 @@ class DemandSpec:
         return None
 
     def multipliers(self) -> np.ndarray:
-        t = np.arange(self.season_period)
-        return 1.0 + self.season_amplitude * np.sin(
-            2 * np.pi * (t + self.season_phase) / self.season_period
-        )
+        return season_multipliers(self.season_period, self.season_amplitude, self.season_phase)
 
     def pmf(self, multiplier: float = 1.0) -> np.ndarray:
         """Probabilities of demand 0, 1, ..., K (tail beyond K folded into K)."""
@@ -88,43 +98,9 @@ class DemandSpec:
 
 
 def parse_demand(spec: Any, field: str) -> DemandSpec:
-    """Validate one node's demand config, naming ``field`` in any error."""
-    if not isinstance(spec, Mapping):
-        raise ValueError(f"{field}: demand must be a mapping like {{dist: poisson, mean: 5}}")
-    dist = spec.get("dist", "poisson")
-    known = ("poisson", "negative_binomial", "normal", "deterministic")
-    if dist not in known:
-        raise ValueError(f"{field}.dist: unknown demand distribution {dist!r}; known: {known}")
-    mean = spec.get("mean")
-    if mean is None or not np.isfinite(float(mean)) or float(mean) < 0:
-        raise ValueError(f"{field}.mean: must be a finite number >= 0, got {mean!r}")
-    mean = float(mean)
-    std = spec.get("std")
-    if dist in ("normal", "negative_binomial"):
-        if std is None or not float(std) > 0:
-            raise ValueError(f"{field}.std: must be > 0 for {dist} demand, got {std!r}")
-        std = float(std)
-        if dist == "negative_binomial" and std**2 <= mean:
-            raise ValueError(
-                f"{field}.std: negative binomial needs variance > mean, got std={std} mean={mean}"
-            )
-    if dist == "deterministic" and not mean.is_integer():
-        raise ValueError(f"{field}.mean: deterministic demand must be whole, got {mean}")
-    season = spec.get("seasonality") or {}
-    period = int(season.get("period", 1))
-    amplitude = float(season.get("amplitude", 0.0))
-    if period < 1:
-        raise ValueError(f"{field}.seasonality.period: must be >= 1, got {period}")
-    if not 0 <= amplitude < 1:
-        raise ValueError(f"{field}.seasonality.amplitude: must be in [0, 1), got {amplitude}")
-    return DemandSpec(
-        dist=dist,
-        mean=mean,
-        std=std,
-        season_period=period,
-        season_amplitude=amplitude,
-        season_phase=float(season.get("phase", 0.0)),
-    )
+    """Validate one node's demand config against the schema (``envs.schema``), naming
+    ``field`` in any error."""
+    return DemandSpec.of(parse(DemandDistribution, spec, field))
 
 
 class DemandModel:
@@ -161,14 +137,14 @@ class DemandModel:
                 corr = np.full((self.num_nodes, self.num_nodes), float(corr))
                 np.fill_diagonal(corr, 1.0)
             if corr.shape != (self.num_nodes, self.num_nodes) or not np.allclose(corr, corr.T):
-                raise ValueError(
+                raise ConfigError(
                     f"demand_correlation: need a scalar or a symmetric {self.num_nodes}x"
                     f"{self.num_nodes} matrix, got shape {corr.shape}"
                 )
             try:
                 self.cholesky = np.linalg.cholesky(corr)
             except np.linalg.LinAlgError:
-                raise ValueError(
+                raise ConfigError(
                     f"demand_correlation: matrix is not positive definite: {corr.tolist()}"
                 ) from None
             if np.allclose(corr, np.eye(self.num_nodes)):
@@ -217,22 +193,22 @@ def load_trace(path: str, node_names: list[str], field: str = "demand_trace") ->
         Array [T, D] of whole non-negative demands, columns in ``node_names`` order.
     """
     if not os.path.exists(path):
-        raise ValueError(f"{field}: demand trace file not found: {path!r}")
+        raise ConfigError(f"{field}: demand trace file not found: {path!r}")
     frame = pd.read_csv(path)
     missing = [n for n in node_names if n not in frame.columns]
     extra = [c for c in frame.columns if c not in node_names]
     if missing or extra:
-        raise ValueError(
+        raise ConfigError(
             f"{field}: columns {list(frame.columns)} of {path!r} must be the demand nodes "
             f"{node_names} (missing {missing}, unknown {extra})"
         )
     values = frame[node_names].to_numpy(dtype=float)
     if len(values) == 0:
-        raise ValueError(f"{field}: demand trace {path!r} has no rows")
+        raise ConfigError(f"{field}: demand trace {path!r} has no rows")
     bad = ~np.isfinite(values) | (values < 0)
     if bad.any():
         row, col = np.argwhere(bad)[0]
-        raise ValueError(
+        raise ConfigError(
             f"{field}: demand must be finite and >= 0; {path!r} row {row} column "
             f"{node_names[col]!r} has {values[row, col]!r}"
         )

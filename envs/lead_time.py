@@ -8,11 +8,12 @@ lead time may cross (an order placed later can arrive earlier).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from envs.schema import LeadTimeSpec, LeadTimeValueSpec, parse
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,23 @@ class LeadTimeDistribution:
 
     support: tuple[int, ...]
     probs: tuple[float, ...]
+
+    @classmethod
+    def of(cls, config: Any) -> LeadTimeDistribution:
+        """From a validated lead time (``envs.schema.LeadTimeSpec``): support sorted,
+        probabilities renormalised to sum exactly to one."""
+        if isinstance(config, int):
+            return cls(support=(config,), probs=(1.0,))
+        if isinstance(config, LeadTimeValueSpec):
+            return cls(support=(config.value,), probs=(1.0,))
+        support = list(config.support)
+        probs = config.probs or [1.0 / len(support)] * len(support)
+        p = np.asarray(probs, dtype=float)
+        order = np.argsort(support)
+        return cls(
+            support=tuple(int(support[i]) for i in order),
+            probs=tuple(float(p[i] / p.sum()) for i in order),
+        )
 
     @property
     def max(self) -> int:
@@ -41,48 +59,11 @@ class LeadTimeDistribution:
 
 
 def parse_lead_time(spec: Any, field: str) -> LeadTimeDistribution:
-    """Build a lead-time distribution from a config value.
-
-    Accepted forms: an integer ``2``; a mapping ``{support: [1, 2, 3], probs: [0.2, 0.5, 0.3]}``
-    (``probs`` omitted means uniform); a mapping ``{value: 2}``.
+    """A lead-time distribution from a config value, validated against the schema
+    (``envs.schema.LeadTimeSpec``): an integer ``2``; ``{value: 2}``; or
+    ``{support: [1, 2, 3], probs: [0.2, 0.5, 0.3]}`` (``probs`` omitted: uniform).
 
     Raises:
-        ValueError: naming ``field`` and the offending value, for an empty or negative
-            support, probabilities that do not sum to one, or a non-integer lead time.
+        ConfigError: one line naming ``field`` and the offending value.
     """
-    if isinstance(spec, Mapping):
-        if "value" in spec:
-            return parse_lead_time(spec["value"], field)
-        if "support" not in spec:
-            raise ValueError(f"{field}: a lead-time mapping needs 'support' (got {dict(spec)!r})")
-        support = list(spec["support"])
-        probs = spec.get("probs")
-        if not support:
-            raise ValueError(f"{field}.support: empty lead-time support")
-        probs = [1.0 / len(support)] * len(support) if probs is None else list(probs)
-    elif isinstance(spec, bool) or spec is None:
-        raise ValueError(f"{field}: lead time must be an integer or a distribution, got {spec!r}")
-    else:
-        support, probs = [spec], [1.0]
-
-    values = []
-    for value in support:
-        if not float(value).is_integer():
-            raise ValueError(f"{field}: lead times are whole periods, got {value!r}")
-        if value < 0:
-            raise ValueError(f"{field}: negative lead time {value!r}")
-        values.append(int(value))
-    if len(probs) != len(values):
-        raise ValueError(
-            f"{field}.probs: {len(probs)} probabilities for {len(values)} support points"
-        )
-    p = np.asarray(probs, dtype=float)
-    if np.any(~np.isfinite(p)) or np.any(p < 0) or not np.isclose(p.sum(), 1.0, atol=1e-9):
-        raise ValueError(f"{field}.probs: must be non-negative and sum to 1, got {list(probs)!r}")
-    if len(set(values)) != len(values):
-        raise ValueError(f"{field}.support: repeated lead times {values!r}")
-    order = np.argsort(values)
-    return LeadTimeDistribution(
-        support=tuple(int(values[i]) for i in order),
-        probs=tuple(float(p[i] / p.sum()) for i in order),
-    )
+    return LeadTimeDistribution.of(parse(LeadTimeSpec, spec, field))

@@ -2,7 +2,8 @@
 
 A network is nodes and directed lanes.
 
-Nodes (``NodeConfig``):
+The schema of a network description, with every key, type and default, is
+``envs.schema.NetworkSpec`` (README, "Network config keys"). Nodes:
 - ``kind: supplier`` — an external source with ``capacity`` units per period (inf by default);
   it holds no stock of its own.
 - ``kind: stock`` — a stocking node (warehouse, DC, store, micro-fulfillment centre) with
@@ -10,7 +11,7 @@ Nodes (``NodeConfig``):
   ``demand``. Unmet demand is ``backlog`` (charged ``penalty`` per unit per period) or
   ``lost`` (charged ``penalty`` per unit lost).
 
-Lanes (``LaneConfig``):
+Lanes:
 - ``kind: replenishment`` — supplier or upstream node to downstream node;
 - ``kind: transfer`` — a lateral transfer between stocking nodes of the same echelon.
 Each lane has a lead-time distribution, ``unit_cost`` and ``fixed_cost`` per shipment,
@@ -29,90 +30,19 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from scipy import sparse
 
-from envs.demand import DemandModel, load_trace, parse_demand
-from envs.lead_time import LeadTimeDistribution, parse_lead_time
+from envs.demand import DemandModel, DemandSpec, load_trace
+from envs.lead_time import LeadTimeDistribution
+from envs.schema import ConfigError, NetworkSpec, SupplierNode, validate_network
 
 INF = math.inf
-
-
-@dataclass
-class DisruptionConfig:
-    """An up/down Markov process of a node or lane (off when ``failure_prob`` is 0)."""
-
-    failure_prob: float = 0.0
-    """Probability that an up node/lane goes down at the start of a period."""
-    recovery_prob: float = 1.0
-    """Probability that a down node/lane comes back up at the start of a period."""
-
-
-@dataclass
-class NodeConfig:
-    """One node of the network (see module docstring)."""
-
-    name: str = "???"
-    kind: str = "stock"
-    """``supplier`` (external source) or ``stock`` (stocking node)."""
-    capacity: float = INF
-    """Supplier only: units it can ship per period."""
-    storage_capacity: float = INF
-    """Most units the node can hold on hand."""
-    holding_cost: float = 0.0
-    """Cost per unit on hand at the end of a period."""
-    initial_on_hand: float = 0.0
-    """On-hand stock at the start of an episode."""
-    demand: Any = None
-    """Customer demand, e.g. ``{dist: poisson, mean: 5}`` (see envs.demand); None for none."""
-    unmet: str = "backlog"
-    """``backlog`` or ``lost``: what happens to demand that cannot be served."""
-    penalty: float | None = None
-    """Backlog cost per unit per period, or lost-sales penalty per unit lost."""
-    overflow_cost: float = 0.0
-    """Cost per unit disposed of because it arrived beyond ``storage_capacity``."""
-    disruption: DisruptionConfig = field(default_factory=DisruptionConfig)
-
-
-@dataclass
-class LaneConfig:
-    """One directed lane (see module docstring)."""
-
-    source: str = "???"
-    destination: str = "???"
-    kind: str = "replenishment"
-    """``replenishment`` or ``transfer`` (lateral, between nodes of one echelon)."""
-    lead_time: Any = 0
-    """Whole periods: an int, or ``{support: [...], probs: [...]}``."""
-    unit_cost: float = 0.0
-    fixed_cost: float = 0.0
-    """Charged in every period in which the lane ships a positive quantity."""
-    capacity: float = INF
-    """Most units shipped per period; larger actions are clipped (and counted)."""
-    in_transit_holding: float = 0.0
-    """Cost per unit per period while in transit."""
-    max_order: float | None = None
-    """Upper end of the action range for this lane (default: capacity if finite, else
-    derived from the mean demand served through the destination)."""
-    disruption: DisruptionConfig = field(default_factory=DisruptionConfig)
-
-
-@dataclass
-class NetworkConfig:
-    """Nodes, lanes and network-wide options; mirrored by ``env.network`` in conf/env/."""
-
-    nodes: list[NodeConfig] = field(default_factory=list)
-    lanes: list[LaneConfig] = field(default_factory=list)
-    transfer_lanes: list[LaneConfig] = field(default_factory=list)
-    """Lateral transfer lanes, listed apart so a preset can add them to another's lanes."""
-    rationing: str = "proportional"
-    demand_correlation: Any = None
-    """None, a scalar (equicorrelation) or a D x D matrix across demand nodes."""
-    demand_trace: str | None = None
-    """Path of a CSV whose columns are the demand nodes' names; replayed cyclically."""
+NetworkConfig = NetworkSpec
+"""The validated network description (an alias of ``envs.schema.NetworkSpec``)."""
 
 
 @dataclass(frozen=True)
@@ -259,197 +189,68 @@ class Network:
         return self.node_names.index(name)
 
 
-def _as_dict(cfg: Any) -> dict:
-    """Plain dict from a dataclass, an OmegaConf node or a mapping."""
-    try:
-        from omegaconf import DictConfig, ListConfig, OmegaConf
-
-        if isinstance(cfg, DictConfig | ListConfig):
-            return OmegaConf.to_container(cfg, resolve=True)
-    except ImportError:  # pragma: no cover - omegaconf is a dependency
-        pass
-    if hasattr(cfg, "__dataclass_fields__"):
-        import dataclasses
-
-        return dataclasses.asdict(cfg)
-    return dict(cfg)
-
-
-def _number(value: Any, field_name: str, *, minimum: float = 0.0, allow_inf: bool = False) -> float:
-    if value is None or isinstance(value, bool):
-        raise ValueError(f"{field_name}: expected a number, got {value!r}")
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{field_name}: expected a number, got {value!r}") from None
-    if math.isnan(x) or (math.isinf(x) and not allow_inf):
-        raise ValueError(f"{field_name}: must be finite, got {value!r}")
-    if x < minimum:
-        raise ValueError(f"{field_name}: must be >= {minimum}, got {value!r}")
-    return x
-
-
-def _probability(value: Any, field_name: str) -> float:
-    x = _number(value, field_name)
-    if x > 1:
-        raise ValueError(f"{field_name}: a probability must be in [0, 1], got {value!r}")
-    return x
-
-
-def _check_acyclic(names: list[str], lanes: list[dict]) -> None:
-    """Reject cycles of replenishment lanes (Kahn's algorithm)."""
-    indeg = {n: 0 for n in names}
-    succ: dict[str, list[str]] = {n: [] for n in names}
-    for lane in lanes:
-        if lane.get("kind", "replenishment") == "replenishment":
-            succ[lane["source"]].append(lane["destination"])
-            indeg[lane["destination"]] += 1
-    ready = [n for n in names if indeg[n] == 0]
-    seen = 0
-    while ready:
-        n = ready.pop()
-        seen += 1
-        for m in succ[n]:
-            indeg[m] -= 1
-            if indeg[m] == 0:
-                ready.append(m)
-    if seen < len(names):
-        cyclic = [n for n in names if indeg[n] > 0]
-        raise ValueError(f"lanes: replenishment lanes form a cycle through nodes {cyclic}")
-
-
-def build_network(cfg: Any) -> Network:
-    """Validate a network config (``NetworkConfig``, dict or OmegaConf) and build its arrays.
+def build_network(cfg: Any, prefix: str = "") -> Network:
+    """Validate a network description (``NetworkSpec``, dict or OmegaConf; see
+    ``envs.schema``) and build its arrays.
 
     Raises:
-        ValueError: naming the field (e.g. ``nodes[2].penalty``) and the value, for unknown
-            or duplicate nodes, cycles of replenishment lanes, negative costs or capacities,
-            empty or negative lead-time supports, lost-sales nodes without a penalty,
-            bad demand specs or traces.
+        ConfigError: a ``ValueError`` of one line naming the field (e.g.
+            ``nodes[2].penalty``, after ``prefix``) and the value.
     """
-    cfg = _as_dict(cfg)
-    nodes = [_as_dict(n) for n in cfg.get("nodes") or []]
-    lanes = [_as_dict(e) for e in cfg.get("lanes") or []]
-    lanes += [{**_as_dict(e), "kind": "transfer"} for e in cfg.get("transfer_lanes") or []]
-    if not nodes:
-        raise ValueError("nodes: a network needs at least one node")
-    if not lanes:
-        raise ValueError("lanes: a network needs at least one lane")
-
-    names = []
-    for i, node in enumerate(nodes):
-        name = node.get("name")
-        if not isinstance(name, str) or not name or name == "???":
-            raise ValueError(f"nodes[{i}].name: every node needs a name, got {name!r}")
-        if name in names:
-            raise ValueError(f"nodes[{i}].name: duplicate node name {name!r}")
-        names.append(name)
-        kind = node.get("kind", "stock")
-        if kind not in ("supplier", "stock"):
-            raise ValueError(f"nodes[{i}].kind: must be 'supplier' or 'stock', got {kind!r}")
-
-    for j, lane in enumerate(lanes):
-        for end in ("source", "destination"):
-            if lane.get(end) not in names:
-                raise ValueError(f"lanes[{j}].{end}: unknown node {lane.get(end)!r}")
-        if lane["source"] == lane["destination"]:
-            raise ValueError(f"lanes[{j}]: a lane from {lane['source']!r} to itself")
-        kind = lane.get("kind", "replenishment")
-        if kind not in ("replenishment", "transfer"):
-            raise ValueError(
-                f"lanes[{j}].kind: must be 'replenishment' or 'transfer', got {kind!r}"
-            )
-        if nodes[names.index(lane["destination"])].get("kind", "stock") == "supplier":
-            raise ValueError(f"lanes[{j}].destination: {lane['destination']!r} is a supplier")
-        if kind == "transfer" and nodes[names.index(lane["source"])].get("kind") == "supplier":
-            raise ValueError(f"lanes[{j}].source: a transfer lane cannot start at a supplier")
-    _check_acyclic(names, lanes)
-
+    spec = validate_network(cfg, prefix)
+    nodes, lanes = spec.nodes, [lane for _, lane in spec.all_lanes]
+    names = [n.name for n in nodes]
     n_nodes, n_lanes = len(nodes), len(lanes)
-    is_supplier = np.array([n.get("kind", "stock") == "supplier" for n in nodes])
+    is_supplier = np.array([isinstance(n, SupplierNode) for n in nodes])
     supplier_capacity = np.full(n_nodes, INF)
     storage = np.full(n_nodes, INF)
-    holding = np.zeros(n_nodes)
-    overflow = np.zeros(n_nodes)
-    initial = np.zeros(n_nodes)
-    node_failure, node_recovery = np.zeros(n_nodes), np.ones(n_nodes)
+    holding, overflow, initial = np.zeros(n_nodes), np.zeros(n_nodes), np.zeros(n_nodes)
+    node_failure = np.array([n.disruption.failure_prob for n in nodes])
+    node_recovery = np.array([n.disruption.recovery_prob for n in nodes])
     demand_nodes, is_backlog, penalty, specs = [], [], [], []
     for i, node in enumerate(nodes):
-        f = f"nodes[{i}]"
-        dis = node.get("disruption") or {}
-        node_failure[i] = _probability(dis.get("failure_prob", 0.0), f"{f}.disruption.failure_prob")
-        node_recovery[i] = _probability(
-            dis.get("recovery_prob", 1.0), f"{f}.disruption.recovery_prob"
-        )
-        if is_supplier[i]:
-            supplier_capacity[i] = _number(
-                node.get("capacity", INF), f"{f}.capacity", allow_inf=True
-            )
-            if node.get("demand") is not None:
-                raise ValueError(f"{f}.demand: a supplier cannot have customer demand")
+        if isinstance(node, SupplierNode):
+            supplier_capacity[i] = node.capacity
             continue
-        storage[i] = _number(
-            node.get("storage_capacity", INF), f"{f}.storage_capacity", allow_inf=True
-        )
-        holding[i] = _number(node.get("holding_cost", 0.0), f"{f}.holding_cost")
-        overflow[i] = _number(node.get("overflow_cost", 0.0), f"{f}.overflow_cost")
-        initial[i] = _number(node.get("initial_on_hand", 0.0), f"{f}.initial_on_hand")
-        if not initial[i].is_integer() or initial[i] > storage[i]:
-            raise ValueError(
-                f"{f}.initial_on_hand: must be whole and <= storage_capacity, got {initial[i]}"
-            )
-        if node.get("demand") is None:
+        storage[i] = node.storage_capacity
+        holding[i] = node.holding_cost
+        overflow[i] = node.overflow_cost
+        initial[i] = node.initial_on_hand
+        if node.demand is None:
             continue
-        unmet = node.get("unmet", "backlog")
-        if unmet not in ("backlog", "lost"):
-            raise ValueError(f"{f}.unmet: must be 'backlog' or 'lost', got {unmet!r}")
-        if node.get("penalty") is None:
-            raise ValueError(
-                f"{f}.penalty: demand node {names[i]!r} with unmet={unmet!r} needs a penalty"
-            )
         demand_nodes.append(i)
-        is_backlog.append(unmet == "backlog")
-        penalty.append(_number(node["penalty"], f"{f}.penalty"))
-        specs.append(parse_demand(node["demand"], f"{f}.demand"))
-    if not demand_nodes:
-        raise ValueError("nodes: no node has customer demand")
+        is_backlog.append(node.unmet == "backlog")
+        penalty.append(node.penalty)
+        specs.append(DemandSpec.of(node.demand))
 
-    trace = None
     demand_names = [names[i] for i in demand_nodes]
-    if cfg.get("demand_trace"):
-        trace = load_trace(str(cfg["demand_trace"]), demand_names)
-    rationing = cfg.get("rationing", "proportional")
-    if rationing not in ("proportional", "priority"):
-        raise ValueError(f"rationing: must be 'proportional' or 'priority', got {rationing!r}")
+    trace = None
+    if spec.demand_trace:
+        field = f"{prefix}.demand_trace" if prefix else "demand_trace"
+        trace = load_trace(spec.demand_trace, demand_names, field)
 
     index_of = {name: i for i, name in enumerate(names)}
-    source = np.array([index_of[e["source"]] for e in lanes], dtype=np.int64)
-    destination = np.array([index_of[e["destination"]] for e in lanes], dtype=np.int64)
-    is_transfer = np.array([e.get("kind", "replenishment") == "transfer" for e in lanes])
-    unit_cost, fixed_cost = np.zeros(n_lanes), np.zeros(n_lanes)
-    capacity, in_transit = np.full(n_lanes, INF), np.zeros(n_lanes)
-    lane_failure, lane_recovery = np.zeros(n_lanes), np.ones(n_lanes)
-    lead_times = []
-    for j, lane in enumerate(lanes):
-        f = f"lanes[{j}]"
-        unit_cost[j] = _number(lane.get("unit_cost", 0.0), f"{f}.unit_cost")
-        fixed_cost[j] = _number(lane.get("fixed_cost", 0.0), f"{f}.fixed_cost")
-        capacity[j] = _number(lane.get("capacity", INF), f"{f}.capacity", allow_inf=True)
-        in_transit[j] = _number(lane.get("in_transit_holding", 0.0), f"{f}.in_transit_holding")
-        lead_times.append(parse_lead_time(lane.get("lead_time", 0), f"{f}.lead_time"))
-        dis = lane.get("disruption") or {}
-        lane_failure[j] = _probability(dis.get("failure_prob", 0.0), f"{f}.disruption.failure_prob")
-        lane_recovery[j] = _probability(
-            dis.get("recovery_prob", 1.0), f"{f}.disruption.recovery_prob"
-        )
+    source = np.array([index_of[e.source] for e in lanes], dtype=np.int64)
+    destination = np.array([index_of[e.destination] for e in lanes], dtype=np.int64)
+    is_transfer = np.array([e.kind == "transfer" for e in lanes])
+    unit_cost = np.array([e.unit_cost for e in lanes], dtype=float)
+    fixed_cost = np.array([e.fixed_cost for e in lanes], dtype=float)
+    capacity = np.array([e.capacity for e in lanes], dtype=float)
+    in_transit = np.array([e.in_transit_holding for e in lanes], dtype=float)
+    lane_failure = np.array([e.disruption.failure_prob for e in lanes], dtype=float)
+    lane_recovery = np.array([e.disruption.recovery_prob for e in lanes], dtype=float)
+    lead_times = [LeadTimeDistribution.of(e.lead_time) for e in lanes]
 
-    demand = DemandModel(specs, demand_names, cfg.get("demand_correlation"), trace)
+    try:
+        demand = DemandModel(specs, demand_names, spec.demand_correlation, trace)
+    except ConfigError as err:
+        raise ConfigError(f"{prefix}.{err}" if prefix else str(err)) from None
     max_order = _default_max_order(
         n_nodes, is_transfer, source, destination, demand_nodes, demand, capacity
     )
     for j, lane in enumerate(lanes):
-        if lane.get("max_order") is not None:
-            max_order[j] = _number(lane["max_order"], f"lanes[{j}].max_order")
+        if lane.max_order is not None:
+            max_order[j] = lane.max_order
 
     k = max(len(lt.support) for lt in lead_times)
     support = np.zeros((n_lanes, k), dtype=np.int64)
@@ -486,7 +287,7 @@ def build_network(cfg: Any) -> Network:
         max_lead_time=max(lt.max for lt in lead_times),
         source_incidence=_one_hot(source, n_nodes),
         destination_incidence=_one_hot(destination, n_nodes),
-        rationing=rationing,
+        rationing=spec.rationing,
         node_failure=node_failure,
         node_recovery=node_recovery,
         lane_failure=lane_failure,

@@ -11,6 +11,7 @@ one with overrides, and the registered Gymnasium ids build envs from them:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,8 @@ from hydra.core.config_store import ConfigStore
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
-from envs.network import Network, NetworkConfig, build_network
+from envs.network import Network, build_network
+from envs.schema import ConfigError, validate_network
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 
@@ -46,7 +48,9 @@ class EnvConfig:
     """Periods per episode; the end of an episode is a truncation."""
     action_mode: str = "order_up_to"
     """``order_up_to`` | ``quantity`` | ``discrete`` | ``raw`` (see envs.actions)."""
-    network: NetworkConfig = field(default_factory=NetworkConfig)
+    network: Any = field(default_factory=dict)
+    """The network (``envs.schema.NetworkSpec``); validated by pydantic, not by Hydra, so
+    that defaults and unknown keys are handled in one place."""
     edge_list: str | None = None
     """A YAML edge list (path relative to conf/ or absolute) that replaces ``network``."""
     # Preset knobs that the network interpolates (``${env.penalty}``); None where unused.
@@ -94,12 +98,15 @@ def network_config(env_cfg: Any) -> Any:
 
 
 def make_network(env_cfg: Any) -> Network:
-    """Build and validate the network of an env config."""
-    return build_network(network_config(env_cfg))
+    """Build and validate the network of an env config; errors name ``env.network.<path>``
+    (or the edge-list file and its ``nodes.<name>`` / ``edges[j]``)."""
+    if env_cfg.get("edge_list"):
+        return build_network(read_edge_list(env_cfg["edge_list"]))
+    return build_network(env_cfg["network"], prefix="env.network")
 
 
 def read_edge_list(path: str) -> dict:
-    """Read a network from a YAML edge list.
+    """Read and validate a network from a YAML edge list.
 
     Format::
 
@@ -109,31 +116,67 @@ def read_edge_list(path: str) -> dict:
         edges:
           - [factory, store, {lead_time: 2, unit_cost: 1}]
           - [store, other_store, {kind: transfer, lead_time: 0}]
-        rationing: proportional   # optional, like every other NetworkConfig field
+        rationing: proportional   # optional, like every other network key
+
+    Returns:
+        The network as a plain dict (``nodes`` list, ``lanes`` list, other keys as given).
+
+    Raises:
+        ConfigError: one line naming the file and the key (``nodes.store.holdng_cost``,
+            ``edges[1].lead_tme``) or, for a YAML syntax error, the file, line and column.
     """
     file = Path(path)
     if not file.is_absolute():
         file = CONF_DIR / file
-    if not file.exists():
-        raise ValueError(f"env.edge_list: file not found: {str(file)!r}")
-    data = yaml.safe_load(file.read_text()) or {}
+    where = f"env.edge_list: {str(file)!r}"
+    if not file.is_file():
+        raise ConfigError(f"{where}: file not found")
+    try:
+        data = yaml.safe_load(file.read_text())
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        at = f" line {mark.line + 1} column {mark.column + 1}" if mark else ""
+        problem = " ".join(str(getattr(err, "problem", None) or err).split())
+        raise ConfigError(f"{where}:{at}: YAML syntax error: {problem}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping with 'nodes' and 'edges', got {data!r}")
     if not isinstance(data.get("nodes"), dict) or not isinstance(data.get("edges"), list):
-        raise ValueError(
-            f"env.edge_list: {str(file)!r} needs a 'nodes' mapping and an 'edges' list"
-        )
-    nodes = [{"name": name, **(attrs or {})} for name, attrs in data["nodes"].items()]
+        raise ConfigError(f"{where}: needs a 'nodes' mapping and an 'edges' list")
+    names = list(data["nodes"])
+    nodes = []
+    for name, attrs in data["nodes"].items():
+        if attrs is not None and not isinstance(attrs, dict):
+            raise ConfigError(f"{where}: nodes.{name}: expected a mapping, got {attrs!r}")
+        nodes.append({"name": name, **(attrs or {})})
     lanes = []
     for j, edge in enumerate(data["edges"]):
-        if not isinstance(edge, list) or len(edge) not in (2, 3):
-            raise ValueError(
-                f"env.edge_list: edges[{j}] must be [source, destination, {{attributes}}], "
-                f"got {edge!r}"
+        if (
+            not isinstance(edge, list)
+            or len(edge) not in (2, 3)
+            or (len(edge) == 3 and not isinstance(edge[2], dict))
+        ):
+            raise ConfigError(
+                f"{where}: edges[{j}] must be [source, destination, {{attributes}}], got {edge!r}"
             )
         lanes.append(
             {"source": edge[0], "destination": edge[1], **(edge[2] if len(edge) == 3 else {})}
         )
     extra = {k: v for k, v in data.items() if k not in ("nodes", "edges")}
-    return {"nodes": nodes, "lanes": lanes, **extra}
+    network = {"nodes": nodes, "lanes": lanes, **extra}
+    try:
+        validate_network(network)
+    except ConfigError as err:
+        raise ConfigError(f"{where}: {_edge_list_path(str(err), names)}") from None
+    return network
+
+
+def _edge_list_path(message: str, names: list) -> str:
+    """``nodes[i]...`` / ``lanes[j]...`` of the validated dict as the edge list's own
+    ``nodes.<name>...`` / ``edges[j]...``."""
+    match = re.match(r"nodes\[(\d+)\]", message)
+    if match and int(match.group(1)) < len(names):
+        return f"nodes.{names[int(match.group(1))]}{message[match.end() :]}"
+    return re.sub(r"^lanes\[", "edges[", message)
 
 
 def preset_episode_length(preset: str) -> int:

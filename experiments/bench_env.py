@@ -30,7 +30,8 @@ from omegaconf import DictConfig  # noqa: E402
 
 from envs.inventory_env import InventoryNetworkEnv, InventoryNetworkVecEnv  # noqa: E402
 from envs.presets import make_network  # noqa: E402
-from experiments.report import finish_run  # noqa: E402
+from experiments.params import BenchEnvConfig, check  # noqa: E402
+from experiments.report import finish_run, run_job, run_main  # noqa: E402
 
 
 def resident_mb() -> float:
@@ -71,7 +72,13 @@ def time_single_loop(envs: list[InventoryNetworkEnv], actions: np.ndarray, steps
 
 
 @hydra.main(config_path="../conf", config_name="bench_env", version_base="1.3")
-def main(cfg: DictConfig) -> dict:
+def main(cfg: DictConfig) -> None:
+    run_job(lambda run_dir: measure(cfg))
+
+
+def measure(cfg: DictConfig) -> dict:
+    """Time the batched env and the per-env loop; returns (and writes) the result."""
+    check(BenchEnvConfig, cfg)
     net = make_network(cfg.env)
     settings = {"episode_length": cfg.env.episode_length, "action_mode": cfg.action_mode}
     vec = InventoryNetworkVecEnv(net, num_envs=cfg.num_envs, seed=cfg.seed, **settings)
@@ -117,9 +124,9 @@ def main(cfg: DictConfig) -> dict:
         "cpu": cpu_model(),
         "numpy": np.__version__,
     }
-    finish_run(cfg, result)
+    finish_run(cfg, result, echo=False)  # run_job prints it
     return result
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

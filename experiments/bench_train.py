@@ -21,7 +21,8 @@ from stable_baselines3.common.logger import configure
 from agents.callbacks import InventoryKPICallback
 from agents.factory import build_agent, make_training_env
 from envs.presets import make_network
-from experiments.report import finish_run
+from experiments.params import TrainConfig, check
+from experiments.report import finish_run, run_job, run_main
 
 
 class _Timed:
@@ -39,7 +40,13 @@ class _Timed:
 
 
 @hydra.main(config_path="../conf", config_name="train", version_base="1.3")
-def main(cfg: DictConfig) -> dict:
+def main(cfg: DictConfig) -> None:
+    run_job(lambda run_dir: measure(cfg))
+
+
+def measure(cfg: DictConfig) -> dict:
+    """Train as configured and time the env's share; returns (and writes) the result."""
+    check(TrainConfig, cfg)
     torch.set_num_threads(int(cfg.train.torch_threads))
     net = make_network(cfg.env)
     num_envs = int(cfg.train.num_envs or cfg.agent.num_envs)
@@ -65,9 +72,9 @@ def main(cfg: DictConfig) -> dict:
         "steps_per_s": round(int(cfg.train.total_timesteps) / wall),
         "torch_threads": int(cfg.train.torch_threads),
     }
-    finish_run(cfg, result)
+    finish_run(cfg, result, echo=False)  # run_job prints it
     return result
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

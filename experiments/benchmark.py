@@ -34,6 +34,7 @@ import envs.presets  # noqa: F401  (registers the env schema in Hydra's ConfigSt
 from agents.references import OPTIMAL, evaluate_all, make_references, reference_names
 from agents.training import train_agent
 from envs.presets import CONF_DIR, make_network
+from experiments.params import BenchmarkConfig, TrainConfig, check
 from experiments.plots import (
     plot_cost_breakdown,
     plot_frontier,
@@ -45,6 +46,7 @@ from experiments.report import (
     finite,
     markdown_table,
     run_job,
+    run_main,
     scenario_rows,
     seed_average,
 )
@@ -61,18 +63,40 @@ def train_config(
     return compose(config_name="train", overrides=args)
 
 
+def check_benchmark(cfg: DictConfig) -> None:
+    """Every parameter of a benchmark, before any work: its own, each scenario's env and
+    network, and the composed train config of each agent on each scenario."""
+    check(BenchmarkConfig, cfg)
+    bench = cfg.benchmark
+    for scenario in bench.scenarios:
+        name = str(scenario.name)
+        env_overrides = [str(o) for o in scenario.get("overrides", [])]
+        try:  # the app's search path: invnet's conf/ and any --config-dir
+            base = compose(config_name="train", overrides=[f"env={scenario.env}", *env_overrides])
+        except MissingConfigException:
+            raise ValueError(
+                f"benchmark.scenarios: scenario {name!r} has unknown env {scenario.env!r}; "
+                f"known presets: {known_presets()}"
+            ) from None
+        make_network(base.env)
+        for spec in bench.agents:
+            overrides = agent_overrides(bench, spec)
+            tcfg = train_config(str(scenario.env), env_overrides, str(spec.agent), overrides)
+            check(TrainConfig, tcfg)
+
+
+def agent_overrides(bench: DictConfig, spec: DictConfig) -> list[str]:
+    """The overrides of one agent's train config: its own, then ``benchmark.train``."""
+    overrides = [str(o) for o in spec.get("overrides", [])]
+    return overrides + [f"train.{k}={v}" for k, v in _flat(bench.get("train") or {})]
+
+
 def run_scenario(cfg: DictConfig, scenario: DictConfig, run_dir: Path) -> tuple[list[dict], dict]:
     """Every policy on one scenario; returns the table rows and the learning curves."""
     bench = cfg.benchmark
     name = str(scenario.name)
     env_overrides = [str(o) for o in scenario.get("overrides", [])]
-    try:  # the app's search path: invnet's conf/ and any --config-dir
-        base = compose(config_name="train", overrides=[f"env={scenario.env}", *env_overrides])
-    except MissingConfigException:
-        raise ValueError(
-            f"benchmark.scenarios: scenario {name!r} has unknown env {scenario.env!r}; "
-            f"known presets: {known_presets()}"
-        ) from None
+    base = compose(config_name="train", overrides=[f"env={scenario.env}", *env_overrides])
     env_cfg = base.env
     net = make_network(env_cfg)
     names = reference_names(
@@ -95,8 +119,7 @@ def run_scenario(cfg: DictConfig, scenario: DictConfig, run_dir: Path) -> tuple[
     seed_groups: dict[str, list[str]] = {}
     for spec in bench.agents:
         label = str(spec.get("name", spec.agent))
-        overrides = [str(o) for o in spec.get("overrides", [])]
-        overrides += [f"train.{k}={v}" for k, v in _flat(bench.get("train") or {})]
+        overrides = agent_overrides(bench, spec)
         # A top-level seed (e.g. a sweep seed=0,1,2) is the agents' training seed.
         for seed in spec.seeds if cfg.get("seed") is None else [cfg.seed]:
             tcfg = train_config(str(scenario.env), env_overrides, str(spec.agent), overrides)
@@ -152,9 +175,10 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     bench = cfg.benchmark
     start = time.time()
     (run_dir / "error.json").unlink(missing_ok=True)
-    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
     if not bench.scenarios:
         raise ValueError("benchmark.scenarios: empty; pick an experiment, e.g. experiment=default")
+    check_benchmark(cfg)
+    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
     rows: list[dict] = []
     curves: dict[str, Any] = {}
     for scenario in bench.scenarios:
@@ -210,4 +234,4 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

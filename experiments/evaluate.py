@@ -36,11 +36,13 @@ import envs.presets  # noqa: F401  (registers the env schema in Hydra's ConfigSt
 from baselines.evaluation import evaluate
 from baselines.registry import make_policy
 from envs.presets import make_network
-from experiments.report import env_preset, finite, run_job
+from experiments.params import EvaluateConfig, check
+from experiments.report import env_preset, finite, run_job, run_main
 
 
 def run(cfg: DictConfig, run_dir: Path, policy_name: str = "") -> dict[str, Any]:
     """Build (and tune) the policy, evaluate it; return the summary (also in results.json)."""
+    check(EvaluateConfig, cfg)  # every parameter, before any work
     t0 = time.perf_counter()
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
@@ -97,4 +99,4 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

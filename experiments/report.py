@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 import traceback
 from collections.abc import Callable
@@ -185,7 +186,7 @@ def fail(err: BaseException, run_dir: Path) -> None:
     (run_dir / "error.json").write_text(
         json.dumps({"error": f"{type(err).__name__}: {err}", "traceback": traceback.format_exc()})
     )
-    print(f"error: {err}", file=sys.stderr)
+    print(f"error: {one_line(err)}", file=sys.stderr)
     if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
         raise err
     if not isinstance(err, ValueError):
@@ -201,6 +202,39 @@ def env_preset(cfg: Any) -> str:
         if choice:
             return str(choice)
     return str(cfg.env.name)
+
+
+def one_line(err: BaseException) -> str:
+    """An error (and its cause, as Hydra's composition errors carry the reason there) as
+    one line."""
+    text = str(err).split("Config search path")[0]
+    override = getattr(err, "override", None)  # hydra.errors.OverrideParseException
+    if override and str(override) not in text:
+        text = f"override {override!r}: {text}"
+    if err.__cause__ is not None and str(err.__cause__) not in text:
+        text += f" ({err.__cause__})"
+    line = " ".join(part.strip() for part in text.splitlines() if part.strip())
+    return line if len(line) <= 400 else line[:397] + "..."
+
+
+def run_main(main: Callable[[], Any]) -> None:
+    """Run a ``@hydra.main`` entry point so that bad input — Hydra's own composition and
+    override errors included — prints one line on stderr and exits with status 2.
+
+    Hydra would print its errors over many lines and exit 1; with ``HYDRA_FULL_ERROR`` set
+    it raises them instead, and they are reported here. Errors of a job itself are
+    reported by ``run_job``; in a multirun, a failed job's error is in its ``error.json``
+    and raised again once the other jobs have run, which ends here too.
+    """
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    os.environ["HYDRA_FULL_ERROR"] = "1"
+    try:
+        main()
+    except (HydraException, OmegaConfBaseException, ValueError) as err:
+        print(f"error: {one_line(err)}", file=sys.stderr)
+        sys.exit(2)
 
 
 def run_job(run: Callable[[Path], dict]) -> float | None:
@@ -220,12 +254,13 @@ def run_job(run: Callable[[Path], dict]) -> float | None:
     return None if objective is None else float(objective)
 
 
-def finish_run(cfg: Any, result: dict) -> None:
-    """Write the resolved config and ``results.json`` into the Hydra run dir and print the
-    result as the last line of stdout (one JSON object)."""
+def finish_run(cfg: Any, result: dict, echo: bool = True) -> None:
+    """Write the resolved config and ``results.json`` into the Hydra run dir and (with
+    ``echo``) print the result as the last line of stdout (one JSON object)."""
     from omegaconf import OmegaConf
 
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
     (run_dir / "results.json").write_text(json.dumps(finite(result), indent=2))
-    print(json.dumps(finite(result)))
+    if echo:
+        print(json.dumps(finite(result)))

@@ -29,17 +29,20 @@ from omegaconf import DictConfig, OmegaConf
 
 import envs.presets  # noqa: F401  (registers the env schema in Hydra's ConfigStore)
 from agents.callbacks import log_hparams
-from agents.factory import agent_settings, check_compatible, checkpoint_dir
+from agents.checkpoint import checkpoint_dir
+from agents.factory import agent_settings, check_compatible
 from agents.references import compare, evaluate_all, make_references, reference_names
 from agents.training import train_agent
 from envs.presets import make_network
-from experiments.report import env_preset, finite, run_job
+from experiments.params import TrainConfig, check
+from experiments.report import env_preset, finite, run_job, run_main
 
 log = logging.getLogger(__name__)
 
 
 def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     """One training run; returns the results written to ``results.json``."""
+    check(TrainConfig, cfg)  # every parameter, before any work
     env_cfg, agent_cfg, train_cfg = cfg.env, cfg.agent, cfg.train
     check_compatible(agent_cfg, str(env_cfg.action_mode))
     if train_cfg.resume:
@@ -111,4 +114,4 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

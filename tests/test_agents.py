@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
 
-from agents.factory import build_agent, check_compatible, load_agent, save_agent
+from agents.checkpoint import load_agent, save_agent
+from agents.factory import build_agent, check_compatible
 from agents.policy import AgentPolicy
 from baselines.evaluation import evaluate
 from envs.presets import CONF_DIR, make_network
@@ -110,7 +111,7 @@ def test_saved_agent_restores_model_and_normalisation(tmp_path):
     cfg, net, venv, model, env = make("ppo", "lost_sales", 2)
     warm_up(env)
     save_agent(model, env, tmp_path / "agent")
-    model2, env2 = load_agent(cfg.agent, tmp_path / "agent" / "model.zip", venv)
+    model2, env2 = load_agent(cfg.agent, tmp_path / "agent", venv)
     np.testing.assert_allclose(env2.obs_rms.mean, env.obs_rms.mean)
     a = AgentPolicy(model, env, net).act(venv.sim.state)
     b = AgentPolicy(model2, env2, net).act(venv.sim.state)
@@ -119,6 +120,6 @@ def test_saved_agent_restores_model_and_normalisation(tmp_path):
 
 def test_missing_checkpoint_names_option_and_path(tmp_path):
     cfg, net, venv, *_ = make("ppo")
-    missing = tmp_path / "nowhere" / "model.zip"
+    missing = tmp_path / "nowhere" / "checkpoint.json"
     with pytest.raises(ValueError, match=r"train.resume: no checkpoint at .*nowhere"):
         load_agent(cfg.agent, missing, venv)

@@ -291,15 +291,20 @@ def test_quantity_discrete_and_raw_modes():
     expected[:, 3] = np.rint(np.clip(a[:, 3], 0, 1) * m[3])  # transfer lane: positive half
     assert_array_equal(quantity.to_quantities(a, s), expected)
     assert_array_equal(expected[0], [0, np.rint(m[1] / 2), m[2], m[3]])
+
+    # One action per env of the state (a single row for two envs is rejected, not broadcast).
+    def both(row):
+        return np.array([row, row], dtype=float)
+
     # A transfer action at or below 0 moves nothing.
-    assert quantity.to_quantities(np.array([[0.0, 0.0, 0.0, -0.3]]), s)[0, 3] == 0
+    assert quantity.to_quantities(both([0.0, 0.0, 0.0, -0.3]), s)[0, 3] == 0
     discrete = ActionMap(net, "discrete")
     assert isinstance(discrete.space, gymnasium.spaces.MultiDiscrete)
     assert_array_equal(discrete.space.nvec, m.astype(int) + 1)
-    assert_array_equal(discrete.to_quantities(np.array([[0, 3, 1, 2]]), s), [[0, 3, 1, 2]])
+    assert_array_equal(discrete.to_quantities(both([0, 3, 1, 2]), s), both([0, 3, 1, 2]))
     raw = ActionMap(net, "raw")
     assert_array_equal(raw.space.high, m.astype(np.float32))
-    assert_array_equal(raw.to_quantities(np.array([[5.0, 0, 7, 1]]), s), [[5, 0, 7, 1]])
+    assert_array_equal(raw.to_quantities(both([5.0, 0, 7, 1]), s), both([5, 0, 7, 1]))
     for mode in ("quantity", "order_up_to"):
         space = ActionMap(net, mode).space
         assert space.low.min() == -1 and space.high.max() == 1 and space.dtype == np.float32

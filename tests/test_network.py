@@ -44,17 +44,13 @@ def test_build_network_arrays():
 
 
 def test_config_forms_agree():
-    # A dict, a NetworkConfig dataclass and an OmegaConf node build the same network.
+    # A dict, a validated NetworkConfig (the schema model) and an OmegaConf node build the
+    # same network.
     from omegaconf import OmegaConf
 
-    from envs.network import LaneConfig, NodeConfig
-
     cfg = serial_config()
-    dataclass_cfg = NetworkConfig(
-        nodes=[NodeConfig(**n) for n in cfg["nodes"]],
-        lanes=[LaneConfig(**e) for e in cfg["lanes"]],
-    )
-    for other in (dataclass_cfg, OmegaConf.create(cfg)):
+    model_cfg = NetworkConfig.model_validate(cfg)
+    for other in (model_cfg, OmegaConf.create(cfg)):
         net = build_network(other)
         ref = build_network(cfg)
         assert net.lane_names == ref.lane_names
@@ -235,7 +231,7 @@ def test_bad_config_raises_naming_the_field(bad, field):
 def test_transfer_lane_from_supplier_rejected():
     cfg = serial_config()
     cfg["transfer_lanes"] = [lane("supplier", "b")]
-    with pytest.raises(ValueError, match=r"lanes\[2\]\.source"):
+    with pytest.raises(ValueError, match=r"transfer_lanes\[0\]\.source"):
         build_network(cfg)
 
 
@@ -313,9 +309,9 @@ def test_edge_list_builds_the_same_network_as_the_dict(tmp_path):
     assert net.lane_names == ref.lane_names
     assert net.rationing == "priority"
     assert [lt.support for lt in net.lead_times] == [(1,), (2,)]
-    # An edge list with an unknown node is caught by the network's validation.
+    # An edge list with an unknown node is caught by the schema, naming the edge.
     path.write_text("nodes: {s: {kind: supplier}}\nedges:\n  - [s, ghost]\n")
-    with pytest.raises(ValueError, match=r"lanes\[0\]\.destination"):
+    with pytest.raises(ValueError, match=r"edges\[0\]\.destination"):
         build_network(read_edge_list(str(path)))
     with pytest.raises(ValueError, match="edge_list"):
         read_edge_list(str(tmp_path / "absent.yaml"))

@@ -80,8 +80,9 @@ def test_train_entry_point_writes_results_and_prints_json_last(tmp_path):
     for text in ("tuning BaseStock: done", "/256 steps (", "eval at 256 steps"):
         assert text in run_log and text in out.stdout + out.stderr, text
     assert (tmp_path / "config.yaml").exists() and (tmp_path / ".hydra" / "config.yaml").exists()
-    assert (tmp_path / "best" / "model.zip").exists()
-    assert (tmp_path / "best" / "vecnormalize.pkl").exists()
+    for name in ("checkpoint.json", "parameters.pt", "vecnormalize.npz"):
+        assert (tmp_path / "best" / name).exists()
+    assert not list(tmp_path.rglob("*.pkl")) and not list(tmp_path.rglob("*.zip"))
 
 
 def test_incompatible_agent_and_missing_checkpoint_exit_2_with_one_line(tmp_path):
@@ -111,9 +112,7 @@ def test_resume_continues_from_checkpoint(tmp_path):
     assert second.timesteps == 512
     assert [h["timesteps"] for h in second.history][0] > 256
     # The VecNormalize statistics were restored, then kept updating.
-    from stable_baselines3.common.vec_env import VecNormalize
-
-    before = VecNormalize.load(str(last / "vecnormalize.pkl"), first.policy.vecnormalize.venv)
+    before = float(np.load(last / "vecnormalize.npz")["obs_count"])
     after = second.policy.vecnormalize
-    assert after.obs_rms.count > before.obs_rms.count > 256
+    assert after.obs_rms.count > before > 256
     assert np.isfinite(second.history[-1]["cost_mean"])

@@ -1,0 +1,632 @@
+"""The one typed schema of a network description, and its one-line errors.
+
+Every way of describing a network — a Hydra preset with its ``+env.network...`` overrides,
+a YAML edge list, a Python dict given to ``build_network`` — is validated here, once,
+by pydantic models that forbid unknown keys, take no string for a number, no NaN or
+infinity (except an infinite capacity) and no fractional unit quantities. Defaults live
+in these models only; ``envs.network.build_network`` reads the validated models.
+
+``validate_network`` then checks what a single field cannot: node names, lane ends,
+cycles of replenishment lanes, penalties of demand nodes, a path from a supplier to
+every demand node, the joint season cycle.
+
+Any problem is raised as one ``ConfigError`` (a ``ValueError``) of one line naming the
+field path and the value, e.g. ``nodes[2].holdng_cost: unknown key (value 1); did you
+mean holding_cost?``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import numpy as np
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+MAX_LEAD_TIME = 1000
+"""Longest lead time, in periods: the pipeline state and the observation hold one slot
+per period of the longest lead time of every lane."""
+MAX_SEASON_PERIOD = 1000
+"""Longest season (of one node, and of all nodes jointly): demand tables, observations
+and seasonal baselines hold one row per phase."""
+
+
+class ConfigError(ValueError):
+    """A bad configuration value: one line, naming the field path and the value."""
+
+
+# --------------------------------------------------------------------------- value types
+
+
+def _whole(value: float) -> float:
+    if math.isfinite(value) and not float(value).is_integer():
+        raise PydanticCustomError("whole_units", "must be a whole number of units")
+    return value
+
+
+def _not_nan(value: Any) -> Any:
+    if isinstance(value, float) and math.isnan(value):
+        raise PydanticCustomError("finite_number", "must be a number, not NaN")
+    return value
+
+
+def whole_number(value: Any) -> Any:
+    """2.0 -> 2 (a whole number of periods written as a float); 2.5 is rejected."""
+    if isinstance(value, float) and math.isfinite(value):
+        if not value.is_integer():
+            raise PydanticCustomError("whole_periods", "must be a whole number of periods")
+        return int(value)
+    return value
+
+
+def _list_from_tuple(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+Cost = Annotated[float, Field(ge=0)]
+"""A finite non-negative rate (cost per unit, per period, per shipment)."""
+Probability = Annotated[float, Field(ge=0, le=1)]
+Units = Annotated[float, Field(ge=0), AfterValidator(_whole)]
+"""A finite non-negative whole number of units."""
+Capacity = Annotated[
+    float, Field(ge=0, allow_inf_nan=True), BeforeValidator(_not_nan), AfterValidator(_whole)
+]
+"""A whole number of units, or ``.inf`` (YAML) / ``inf`` (override) / ``math.inf``."""
+LeadTime = Annotated[int, BeforeValidator(whole_number), Field(ge=0, le=MAX_LEAD_TIME)]
+"""Whole periods from shipment to arrival (0: the same period)."""
+SeasonPeriod = Annotated[int, BeforeValidator(whole_number), Field(ge=1, le=MAX_SEASON_PERIOD)]
+
+
+def field_error(field: str, message: str) -> PydanticCustomError:
+    """An error of a check across fields, reported at ``field`` of the model, with a
+    message that already names the values."""
+    return PydanticCustomError("own", message.replace("{", "(").replace("}", ")"), {"at": field})
+
+
+class StrictModel(BaseModel):
+    """Unknown keys rejected with the closest valid key; strict types; finite numbers."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        allow_inf_nan=False,
+        frozen=True,
+        use_attribute_docstrings=True,
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys(cls, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            known = sorted(cls.model_fields)
+            for key in data:
+                if key in cls.model_fields:
+                    continue
+                close = difflib.get_close_matches(str(key), known, n=1)
+                hint = f"did you mean {close[0]}?" if close else f"valid keys: {', '.join(known)}"
+                raise PydanticCustomError(
+                    "unknown_key",
+                    "unknown key; {hint}",
+                    {"key": key, "hint": hint, "value": data[key]},
+                )
+        return data
+
+
+def _tagged(choose: Any, field: str, members: dict[str, type], default: str | None = None) -> Any:
+    """A union discriminated by ``choose(value)``; an unknown tag names ``field``."""
+    union = None
+    for tag, model in members.items():
+        member = Annotated[model, Tag(tag)]
+        union = member if union is None else union | member
+    return Annotated[
+        union,
+        # The error type carries the field and the tags (a context dict would make the
+        # annotation unhashable, which ``X | None`` needs).
+        Discriminator(
+            choose,
+            custom_error_type=f"unknown_tag:{field}:{', '.join(members)}",
+            custom_error_message="unknown tag",
+        ),
+    ]
+
+
+def _by_key(key: str, default: str):
+    def choose(value: Any) -> str | None:
+        if isinstance(value, Mapping):
+            return value.get(key, default)
+        return getattr(value, key, None)
+
+    return choose
+
+
+# --------------------------------------------------------------------------- disruptions
+
+
+class DisruptionSpec(StrictModel):
+    """An up/down Markov process of a node or lane (off when ``failure_prob`` is 0)."""
+
+    failure_prob: Probability = 0.0
+    """Probability that an up node/lane goes down at the start of a period."""
+    recovery_prob: Probability = 1.0
+    """Probability that a down node/lane comes back up at the start of a period."""
+
+
+# --------------------------------------------------------------------------- demand
+
+
+class SeasonalitySpec(StrictModel):
+    """Seasonal multiplier of the mean: ``1 + amplitude * sin(2 pi (t + phase) / period)``."""
+
+    period: SeasonPeriod = 1
+    """Whole periods per season cycle."""
+    amplitude: Annotated[float, Field(ge=0, lt=1)] = 0.0
+    """Relative swing of the mean, in [0, 1)."""
+    phase: float = 0.0
+    """Shift of the cycle, in periods."""
+
+    def multipliers(self) -> np.ndarray:
+        return season_multipliers(self.period, self.amplitude, self.phase)
+
+
+def season_multipliers(period: int, amplitude: float, phase: float) -> np.ndarray:
+    """The multiplier of the mean demand in each phase 0..period-1 of the season."""
+    t = np.arange(period)
+    return 1.0 + amplitude * np.sin(2 * np.pi * (t + phase) / period)
+
+
+class _DemandBase(StrictModel):
+    mean: Cost
+    """Mean demand per period (before the seasonal multiplier)."""
+    seasonality: SeasonalitySpec | None = None
+    """Optional seasonal multiplier of the mean (the std scales with it)."""
+
+
+class PoissonDemand(_DemandBase):
+    """Poisson demand."""
+
+    dist: Literal["poisson"] = "poisson"
+    """The distribution (Poisson when omitted)."""
+
+
+class NormalDemand(_DemandBase):
+    """Normal demand, rounded to the nearest whole unit and at zero."""
+
+    dist: Literal["normal"]
+    """The distribution."""
+    std: Annotated[float, Field(gt=0)]
+    """Standard deviation per period (> 0)."""
+
+
+class NegativeBinomialDemand(_DemandBase):
+    """Negative-binomial demand (scipy's ``nbinom``), given by mean and std."""
+
+    dist: Literal["negative_binomial"]
+    """The distribution."""
+    std: Annotated[float, Field(gt=0)]
+    """Standard deviation per period: the variance must exceed the mean in every season
+    phase (it scales with the multiplier squared, the mean with the multiplier)."""
+
+    @model_validator(mode="after")
+    def _over_dispersed(self) -> NegativeBinomialDemand:
+        if self.mean <= 0:
+            raise field_error("mean", f"negative binomial needs mean > 0, got {self.mean:g}")
+        m = float(self.seasonality.multipliers().min()) if self.seasonality else 1.0
+        if (self.std * m) ** 2 <= self.mean * m:
+            raise field_error(
+                "std",
+                "negative binomial needs variance > mean in every season phase; "
+                f"std={self.std:g} mean={self.mean:g} at multiplier {m:.4g} give variance "
+                f"{(self.std * m) ** 2:.4g} <= mean {self.mean * m:.4g} "
+                "(use poisson or a larger std)",
+            )
+        return self
+
+
+class DeterministicDemand(_DemandBase):
+    """The same whole demand every period (times the seasonal multiplier, rounded)."""
+
+    dist: Literal["deterministic"]
+    """The distribution."""
+    mean: Units
+    """Demand every period, whole units (before the seasonal multiplier)."""
+
+
+DemandDistribution = _tagged(
+    _by_key("dist", "poisson"),
+    "dist",
+    {
+        "poisson": PoissonDemand,
+        "negative_binomial": NegativeBinomialDemand,
+        "normal": NormalDemand,
+        "deterministic": DeterministicDemand,
+    },
+)
+
+
+# --------------------------------------------------------------------------- lead times
+
+
+class LeadTimeDistributionSpec(StrictModel):
+    """A discrete lead-time distribution: ``{support: [1, 2, 3], probs: [...]}``."""
+
+    support: Annotated[
+        list[LeadTime], BeforeValidator(_list_from_tuple), Field(min_length=1, max_length=1000)
+    ]
+    """Possible lead times (whole periods, distinct)."""
+    probs: Annotated[list[Probability], BeforeValidator(_list_from_tuple)] | None = None
+    """Probability of each lead time, summing to 1 (omitted: uniform)."""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> LeadTimeDistributionSpec:
+        if len(set(self.support)) != len(self.support):
+            raise field_error("support", f"repeated lead times in {self.support}")
+        if self.probs is not None:
+            if len(self.probs) != len(self.support):
+                raise field_error(
+                    "probs",
+                    f"{len(self.probs)} probabilities for {len(self.support)} support points",
+                )
+            if not math.isclose(sum(self.probs), 1.0, abs_tol=1e-9):
+                raise field_error("probs", f"must sum to 1, got {self.probs}")
+        return self
+
+
+class LeadTimeValueSpec(StrictModel):
+    """A fixed lead time written as a mapping: ``{value: 2}``."""
+
+    value: LeadTime
+    """The lead time, whole periods."""
+
+
+def _lead_time_form(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return "value" if "value" in value else "distribution"
+    return "fixed"
+
+
+LeadTimeSpec = _tagged(
+    _lead_time_form,
+    "lead_time",
+    {
+        "fixed": Annotated[LeadTime, Field()],
+        "distribution": LeadTimeDistributionSpec,
+        "value": LeadTimeValueSpec,
+    },
+)
+
+
+# --------------------------------------------------------------------------- nodes and lanes
+
+Name = Annotated[str, Field(min_length=1)]
+
+
+class SupplierNode(StrictModel):
+    """An external source; it holds no stock and has no customers."""
+
+    name: Name
+    """Unique node name."""
+    kind: Literal["supplier"]
+    """An external source: ships up to ``capacity``, holds no stock."""
+    capacity: Capacity = math.inf
+    """Units it can ship per period."""
+    disruption: DisruptionSpec = DisruptionSpec()
+    """Up/down process of the node: a down node ships nothing."""
+
+
+class StockNode(StrictModel):
+    """A stocking node (warehouse, DC, store), optionally with customer demand."""
+
+    name: Name
+    """Unique node name."""
+    kind: Literal["stock"] = "stock"
+    """A stocking node (the default kind)."""
+    storage_capacity: Capacity = math.inf
+    """Most units the node can hold on hand; arrivals beyond it are disposed of."""
+    holding_cost: Cost = 0.0
+    """Cost per unit on hand at the end of a period."""
+    initial_on_hand: Units = 0.0
+    """On-hand stock at the start of an episode (at most ``storage_capacity``)."""
+    demand: DemandDistribution | None = None
+    """Customer demand, e.g. ``{dist: poisson, mean: 5}``; none when omitted."""
+    unmet: Literal["backlog", "lost"] = "backlog"
+    """What happens to demand that cannot be served."""
+    penalty: Cost | None = None
+    """Backlog cost per unit per period, or lost-sales penalty per unit lost; required
+    with ``demand``."""
+    overflow_cost: Cost = 0.0
+    """Cost per unit disposed of because it arrived beyond ``storage_capacity``."""
+    disruption: DisruptionSpec = DisruptionSpec()
+    """Up/down process of the node: a down node ships nothing."""
+
+
+NodeSpec = _tagged(_by_key("kind", "stock"), "kind", {"supplier": SupplierNode, "stock": StockNode})
+
+
+class LaneSpec(StrictModel):
+    """A directed lane from ``source`` to ``destination``."""
+
+    source: Name
+    """Name of the node that ships (a supplier or a stock node)."""
+    destination: Name
+    """Name of the stock node that receives."""
+    kind: Literal["replenishment", "transfer"] = "replenishment"
+    """``transfer``: lateral, between stocking nodes (always so in ``transfer_lanes``)."""
+    lead_time: LeadTimeSpec = 0
+    """Whole periods: an int, ``{value: L}`` or ``{support: [...], probs: [...]}``."""
+    unit_cost: Cost = 0.0
+    """Cost per unit shipped."""
+    fixed_cost: Cost = 0.0
+    """Charged in every period in which the lane ships a positive quantity."""
+    capacity: Capacity = math.inf
+    """Most units shipped per period; larger actions are clipped (and counted)."""
+    in_transit_holding: Cost = 0.0
+    """Cost per unit per period while in transit."""
+    max_order: Units | None = None
+    """Upper end of the action range (default: ``capacity`` if finite, else derived from
+    the mean demand served through the destination)."""
+    disruption: DisruptionSpec = DisruptionSpec()
+    """Up/down process of the lane: a down lane carries no new shipment."""
+
+
+_CorrelationRow = Annotated[
+    list[Annotated[float, Field(ge=-1, le=1)]], BeforeValidator(_list_from_tuple)
+]
+
+
+class TransferLaneSpec(LaneSpec):
+    """A lateral lane of ``transfer_lanes``: a ``LaneSpec`` whose kind is ``transfer``."""
+
+    kind: Literal["transfer"] = "transfer"
+    """Always ``transfer``."""
+
+
+Correlation = _tagged(
+    lambda v: "scalar" if isinstance(v, int | float) else "matrix",
+    "demand_correlation",
+    {
+        "scalar": Annotated[float, Field(ge=-1, le=1)],
+        "matrix": Annotated[list[_CorrelationRow], BeforeValidator(_list_from_tuple)],
+    },
+)
+
+
+class NetworkSpec(StrictModel):
+    """Nodes, lanes and network-wide options (``env.network``, an edge list, a dict)."""
+
+    nodes: Annotated[list[NodeSpec], BeforeValidator(_list_from_tuple), Field(min_length=1)]
+    """The nodes (an edge list gives them as a mapping ``name: {attributes}``)."""
+    lanes: Annotated[list[LaneSpec], BeforeValidator(_list_from_tuple), Field(min_length=1)]
+    """The lanes (an edge list gives them as ``edges: [[source, destination, {...}]]``)."""
+    transfer_lanes: Annotated[list[TransferLaneSpec], BeforeValidator(_list_from_tuple)] = []
+    """Lateral lanes listed apart, so a preset can add them to another's lanes."""
+    rationing: Literal["proportional", "priority"] = "proportional"
+    """How a source short of stock splits it among its lanes."""
+    demand_correlation: Correlation | None = None
+    """Gaussian-copula correlation across demand nodes: a scalar (equicorrelation) or a
+    D x D matrix."""
+    demand_trace: Name | None = None
+    """CSV whose columns are the demand nodes' names, replayed cyclically."""
+
+    @property
+    def all_lanes(self) -> list[tuple[str, LaneSpec]]:
+        """(path, lane) of every lane: ``lanes`` then ``transfer_lanes``."""
+        return [(f"lanes[{j}]", e) for j, e in enumerate(self.lanes)] + [
+            (f"transfer_lanes[{j}]", e) for j, e in enumerate(self.transfer_lanes)
+        ]
+
+
+# --------------------------------------------------------------------------- entry points
+
+
+def plain(value: Any) -> Any:
+    """Plain Python data from an OmegaConf node, a pydantic model, a dataclass or numpy
+    values, so that every form of a config meets the same strict schema."""
+    try:
+        from omegaconf import DictConfig, ListConfig, OmegaConf
+
+        if isinstance(value, DictConfig | ListConfig):
+            value = OmegaConf.to_container(value, resolve=True)
+    except ImportError:  # pragma: no cover - omegaconf is a dependency
+        pass
+    if isinstance(value, BaseModel):
+        return value.model_dump(exclude_unset=True)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        value = dataclasses.asdict(value)
+    if isinstance(value, Mapping):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return plain(value.tolist())
+    if isinstance(value, np.bool_ | np.integer | np.floating):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def _path(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def one_line(err: ValidationError, prefix: str = "") -> str:
+    """The first error of a pydantic ``ValidationError`` as ``path: problem, got value``."""
+    e = err.errors()[0]
+    loc = list(e["loc"])
+    # The tag of a discriminated union follows the union's field (or list index): drop it.
+    unions = {"demand", "lead_time", "demand_correlation"}
+    loc = [
+        p
+        for i, p in enumerate(loc)
+        if not (
+            i
+            and isinstance(p, str)
+            and (loc[i - 1] in unions or (isinstance(loc[i - 1], int) and loc[i - 2] == "nodes"))
+        )
+    ]
+    kind, ctx, value = e["type"], e.get("ctx") or {}, e.get("input")
+    if kind == "own":
+        loc.append(ctx["at"])
+        problem = e["msg"]
+    elif kind == "unknown_key":
+        loc.append(ctx["key"])
+        problem = f"unknown key (value {_short(ctx['value'])}); {ctx['hint']}"
+    elif kind.startswith("unknown_tag:"):
+        _, field, expected = kind.split(":", 2)
+        if isinstance(value, Mapping):
+            loc.append(field)
+            problem = f"must be one of {expected}, got {_short(value.get(field))}"
+        else:
+            problem = f"expected a mapping, got {_short(value)}"
+    elif kind in ("model_type", "dict_type", "model_attributes_type"):
+        problem = f"expected a mapping, got {_short(value)}"
+    elif kind == "missing":
+        problem = "required, missing"
+    elif kind.startswith(("float", "int")) and kind.endswith(("type", "parsing")):
+        problem = f"expected a number, got {_short(value)}"
+    else:
+        msg = e["msg"].replace("\n", " ")
+        msg = msg.removeprefix("Value error, ")
+        problem = f"{msg[:1].lower()}{msg[1:]}, got {_short(value)}"
+    path = _path(tuple(loc))
+    where = f"{prefix}.{path}" if prefix and path else (prefix or path)
+    return f"{where}: {problem}" if where else problem
+
+
+def parse(model: Any, data: Any, prefix: str = "") -> Any:
+    """Validate ``data`` against ``model`` (a model class or an annotated type); a failure
+    is a one-line ``ConfigError`` whose path starts with ``prefix``."""
+    from pydantic import TypeAdapter
+
+    try:
+        if isinstance(model, type) and issubclass(model, BaseModel):
+            return model.model_validate(plain(data))
+        return TypeAdapter(model).validate_python(plain(data))
+    except ValidationError as err:
+        raise ConfigError(one_line(err, prefix)) from None
+
+
+def validate_network(cfg: Any, prefix: str = "") -> NetworkSpec:
+    """Validate a network description (dict, OmegaConf node, ``NetworkSpec``) against the
+    schema, then the checks across fields; raises a one-line ``ConfigError``."""
+    spec = cfg if isinstance(cfg, NetworkSpec) else parse(NetworkSpec, cfg, prefix)
+    try:
+        _check_network(spec)
+    except ConfigError as err:
+        raise ConfigError(f"{prefix}.{err}" if prefix else str(err)) from None
+    return spec
+
+
+def _check_network(spec: NetworkSpec) -> None:
+    names: dict[str, int] = {}
+    for i, node in enumerate(spec.nodes):
+        if node.name in names:
+            raise ConfigError(f"nodes[{i}].name: duplicate node name {node.name!r}")
+        names[node.name] = i
+        if isinstance(node, StockNode):
+            if node.initial_on_hand > node.storage_capacity:
+                raise ConfigError(
+                    f"nodes[{i}].initial_on_hand: {node.initial_on_hand:g} is more than "
+                    f"storage_capacity {node.storage_capacity:g}"
+                )
+            if node.demand is not None and node.penalty is None:
+                raise ConfigError(
+                    f"nodes[{i}].penalty: demand node {node.name!r} with unmet={node.unmet!r} "
+                    "needs a penalty"
+                )
+            if node.demand is None and node.penalty is not None:
+                raise ConfigError(
+                    f"nodes[{i}].penalty: {node.penalty:g} on node {node.name!r}, which has "
+                    "no demand (give it demand, or drop the penalty)"
+                )
+    kind_of = {n.name: n.kind for n in spec.nodes}
+    for path, lane in spec.all_lanes:
+        for end in ("source", "destination"):
+            name = getattr(lane, end)
+            if name not in names:
+                close = difflib.get_close_matches(name, list(names), n=1)
+                hint = f"; did you mean {close[0]}?" if close else f"; nodes: {list(names)}"
+                raise ConfigError(f"{path}.{end}: unknown node {name!r}{hint}")
+        if lane.source == lane.destination:
+            raise ConfigError(f"{path}: a lane from {lane.source!r} to itself")
+        if kind_of[lane.destination] == "supplier":
+            raise ConfigError(f"{path}.destination: {lane.destination!r} is a supplier")
+        if lane.kind == "transfer" and kind_of[lane.source] == "supplier":
+            raise ConfigError(f"{path}.source: a transfer lane cannot start at a supplier")
+    replenish = [(e.source, e.destination) for _, e in spec.all_lanes if e.kind != "transfer"]
+    _check_acyclic(list(names), replenish)
+    _check_supplied(spec, replenish)
+    demand = [(i, n) for i, n in enumerate(spec.nodes) if getattr(n, "demand", None)]
+    if not demand:
+        raise ConfigError("nodes: no node has customer demand")
+    periods = [n.demand.seasonality.period for _, n in demand if n.demand.seasonality]
+    joint = math.lcm(*periods) if periods else 1
+    if joint > MAX_SEASON_PERIOD:
+        raise ConfigError(
+            f"nodes: the joint season cycle lcm{tuple(periods)} = {joint} periods is longer "
+            f"than {MAX_SEASON_PERIOD} (use periods with a common multiple)"
+        )
+
+
+def _check_acyclic(names: list[str], lanes: list[tuple[str, str]]) -> None:
+    """Reject cycles of replenishment lanes (Kahn's algorithm)."""
+    indeg = {n: 0 for n in names}
+    succ: dict[str, list[str]] = {n: [] for n in names}
+    for s, d in lanes:
+        succ[s].append(d)
+        indeg[d] += 1
+    ready = [n for n in names if indeg[n] == 0]
+    seen = 0
+    while ready:
+        n = ready.pop()
+        seen += 1
+        for m in succ[n]:
+            indeg[m] -= 1
+            if indeg[m] == 0:
+                ready.append(m)
+    if seen < len(names):
+        cyclic = [n for n in names if indeg[n] > 0]
+        raise ConfigError(f"lanes: replenishment lanes form a cycle through nodes {cyclic}")
+
+
+def _check_supplied(spec: NetworkSpec, replenish: list[tuple[str, str]]) -> None:
+    """Every demand node is reached from a supplier by replenishment and transfer lanes
+    (otherwise its stock can never be replenished)."""
+    reached = {n.name for n in spec.nodes if n.kind == "supplier"}
+    edges = replenish + [(e.source, e.destination) for e in spec.transfer_lanes]
+    edges += [(e.source, e.destination) for e in spec.lanes if e.kind == "transfer"]
+    grew = True
+    while grew:
+        grew = False
+        for s, d in edges:
+            if s in reached and d not in reached:
+                reached.add(d)
+                grew = True
+    for i, node in enumerate(spec.nodes):
+        if getattr(node, "demand", None) is not None and node.name not in reached:
+            raise ConfigError(
+                f"nodes[{i}]: demand node {node.name!r} has no path of lanes from a supplier"
+            )
