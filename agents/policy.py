@@ -13,6 +13,8 @@ call to the next; ``reset`` starts new episodes.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.vec_env import VecNormalize
@@ -33,6 +35,15 @@ class AgentPolicy:
         net: the network the agent acts on.
         action_mode: the env's action parametrisation (``order_up_to``, ``quantity``, ...).
     """
+
+    @classmethod
+    def from_run(cls, run_dir: str | Path, checkpoint: str | int = "best") -> AgentPolicy:
+        """The agent saved by a training run (``best``, ``final``, ``last`` or a timestep),
+        rebuilt from the run's config; ``.net`` is the network it was trained on."""
+        from agents.runs import load_run_policy  # agents.runs builds on this module
+
+        policy, _ = load_run_policy(run_dir, checkpoint)
+        return policy
 
     def __init__(
         self,

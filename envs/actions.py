@@ -107,7 +107,7 @@ class ActionMap:
         if not np.isfinite(action).all():
             env, lane = np.argwhere(~np.isfinite(action))[0]
             raise ValueError(
-                f"action: non-finite value {action[env, lane]!r} for lane "
+                f"action: non-finite value {float(action[env, lane])!r} for lane "
                 f"{net.lane_names[lane]!r} in env {env}"
             )
         return action

@@ -18,12 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from envs.actions import ActionMap
+from envs.actions import MAX_UNITS, ActionMap
 from envs.compiled import BACKENDS, CompiledStep
 from envs.network import Network, build_network
 from envs.noise import NoiseStream
 from envs.observations import ObservationLayout
-from envs.transition import Costs, Flows, check_action, initial_state, transition
+from envs.transition import Costs, Flows, initial_state, transition
 
 
 @dataclass
@@ -127,10 +127,10 @@ class Simulator:
         )
 
     def _step_compiled(self, action: np.ndarray) -> StepResult:
-        action = np.asarray(action, dtype=np.float64)
-        if action.shape != (self.num_envs, self.net.num_lanes) or not np.isfinite(action).all():
-            check_action(self.net, action)  # raises, naming the shape or the lane and value
-            raise ValueError(f"action: expected shape {(self.num_envs, self.net.num_lanes)}")
+        # The same checks as the numpy path (ActionMap.check), before the noise is drawn.
+        action = self.actions.check(action, self.num_envs)
+        if self.actions.mode in ("raw", "discrete"):
+            action = np.minimum(action, MAX_UNITS)  # see ActionMap.to_quantities
         noise = self.noise.draw(self.state.period)
         state, costs, flows, truncated, obs, final_obs = self._compiled(self.state, action, noise)
         self.state = state

@@ -33,6 +33,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 import envs.presets  # noqa: F401  (registers the env schema in Hydra's ConfigStore)
+from agents.runs import load_run_policy
 from baselines.evaluation import evaluate
 from baselines.registry import make_policy
 from envs.presets import make_network
@@ -45,17 +46,27 @@ def run(cfg: DictConfig, run_dir: Path, policy_name: str = "") -> dict[str, Any]
     check(EvaluateConfig, cfg)  # every parameter, before any work
     t0 = time.perf_counter()
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
-    net = make_network(cfg.env)
     ev, tune_cfg = cfg.eval, cfg.tune
-    tuning = bool(cfg.policy.get("tune", False))
-    if tuning and int(ev.seed) in (int(tune_cfg.seed), int(tune_cfg.seed) + 1):
-        print(
-            f"warning: eval.seed={ev.seed} is the tuning noise; the cost will be optimistic",
-            file=sys.stderr,
-        )
-    tune = OmegaConf.to_container(tune_cfg, resolve=True) if tuning else False
-    policy, params = make_policy(cfg.policy, net, tune=tune, seed=int(tune_cfg.seed))
+    if policy_name == "agent":  # a trained agent, on the env of its own training run
+        policy, trained = load_run_policy(cfg.policy.run, cfg.policy.checkpoint)
+        cfg.env = trained.config.env
+        net = trained.net
+        params = {
+            "policy": str(trained.config.agent.name),
+            "run": str(cfg.policy.run),
+            "checkpoint": str(cfg.policy.checkpoint),
+        }
+    else:
+        net = make_network(cfg.env)
+        tuning = bool(cfg.policy.get("tune", False))
+        if tuning and int(ev.seed) in (int(tune_cfg.seed), int(tune_cfg.seed) + 1):
+            print(
+                f"warning: eval.seed={ev.seed} is the tuning noise; the cost will be optimistic",
+                file=sys.stderr,
+            )
+        tune = OmegaConf.to_container(tune_cfg, resolve=True) if tuning else False
+        policy, params = make_policy(cfg.policy, net, tune=tune, seed=int(tune_cfg.seed))
+    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
     result = evaluate(
         net,
         policy,
@@ -65,8 +76,10 @@ def run(cfg: DictConfig, run_dir: Path, policy_name: str = "") -> dict[str, Any]
         seed=int(ev.seed),
     )
     summary = {
-        "env": env_preset(cfg),
-        "policy": policy_name or params.get("policy", ""),
+        "env": env_preset(cfg) if policy_name != "agent" else str(cfg.env.name),
+        "policy": params["policy"]
+        if policy_name == "agent"
+        else policy_name or params.get("policy", ""),
         "params": params,
         "cost_mean": result.cost_mean,
         "cost_ci95": result.cost_ci95,

@@ -116,3 +116,34 @@ def test_resume_continues_from_checkpoint(tmp_path):
     after = second.policy.vecnormalize
     assert after.obs_rms.count > before > 256
     assert np.isfinite(second.history[-1]["cost_mean"])
+
+
+def test_a_saved_agent_is_evaluated_again_from_its_run_dir(tmp_path):
+    """policy=agent policy.run=<train run dir> evaluates the saved agent on the common noise;
+    AgentPolicy.from_run gives the same policy in Python."""
+    from agents.policy import AgentPolicy
+    from baselines.evaluation import evaluate
+
+    run_dir = tmp_path / "run"
+    out = run_cli("env=lost_sales", "agent=ppo", *TINY, *NO_BASELINES, f"hydra.run.dir={run_dir}")
+    assert out.returncode == 0, out.stderr[-2000:]
+    noise = ["eval.num_envs=8", "eval.periods=80", "eval.warmup=10", "eval.seed=5"]
+    out = run_cli(
+        "policy=agent",
+        f"policy.run={run_dir}",
+        *noise,
+        f"hydra.run.dir={tmp_path / 'eval'}",
+        module="experiments.evaluate",
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    summary = json.loads(out.stdout.strip().splitlines()[-1])
+    assert summary["policy"] == "ppo" and summary["params"]["checkpoint"] == "best"
+
+    policy = AgentPolicy.from_run(run_dir)
+    again = evaluate(policy.net, policy, num_envs=8, periods=80, warmup=10, seed=5)
+    assert again.cost_mean == pytest.approx(summary["cost_mean"], rel=1e-12)
+    assert AgentPolicy.from_run(run_dir, 128).net.node_names == ("supplier", "store")
+    with pytest.raises(ValueError, match=r"policy.checkpoint: no checkpoint '999' in .*step_"):
+        AgentPolicy.from_run(run_dir, "999")
+    with pytest.raises(ValueError, match="policy.run: .* is not a training run"):
+        AgentPolicy.from_run(tmp_path)
