@@ -27,7 +27,6 @@ import json
 import logging
 import math
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -132,7 +131,6 @@ class CRNEvalCallback(BaseCallback):
         references: cost of each reference policy on the same evaluation noise.
         best_dir: where the best agent is saved.
         history_file: where the history is written.
-        best_cost: best cost so far (when resuming).
     """
 
     def __init__(
@@ -144,8 +142,6 @@ class CRNEvalCallback(BaseCallback):
         references: dict[str, float],
         best_dir: Path,
         history_file: Path,
-        best_cost: float = math.inf,
-        history: list[dict] | None = None,
     ):
         super().__init__()
         self.net = net
@@ -155,8 +151,8 @@ class CRNEvalCallback(BaseCallback):
         self.references = references
         self.best_dir = Path(best_dir)
         self.history_file = Path(history_file)
-        self.best_cost = best_cost
-        self.history = list(history or [])
+        self.best_cost = math.inf
+        self.history: list[dict] = []
         self._next = 0
         self._t0 = time.time()
 
@@ -262,11 +258,10 @@ class PeriodicCheckpoint(BaseCallback):
     """Saves the agent (model + VecNormalize) into ``directory/step_<t>`` every ``every``
     timesteps, and as ``directory/last`` (what ``train.resume`` picks up)."""
 
-    def __init__(self, directory: Path, every: int, on_save: Callable[[], None] | None = None):
+    def __init__(self, directory: Path, every: int):
         super().__init__()
         self.directory = Path(directory)
         self.every = max(int(every), 1)
-        self.on_save = on_save
         self._next = 0
 
     def _on_training_start(self) -> None:
@@ -282,8 +277,6 @@ class PeriodicCheckpoint(BaseCallback):
         env = self.model.get_env()
         save_agent(self.model, env, self.directory / f"step_{self.num_timesteps:010d}")
         save_agent(self.model, env, self.directory / "last")
-        if self.on_save is not None:
-            self.on_save()
 
 
 def log_hparams(

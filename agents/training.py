@@ -15,10 +15,9 @@ A run directory gets:
 from __future__ import annotations
 
 import json
-import math
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +42,6 @@ class TrainedAgent:
     train_seconds: float
     timesteps: int
     run_dir: Path
-    hparams: dict[str, Any] = field(default_factory=dict)
     logger: Any = None
 
 
@@ -142,7 +140,3 @@ def load_policy(
     env.training = False
     env.norm_reward = False
     return AgentPolicy(model, env, net, str(env_cfg.action_mode))
-
-
-def best_of(history: list[dict]) -> float:
-    return min((h["cost_mean"] for h in history), default=math.inf)

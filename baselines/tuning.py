@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from baselines.evaluation import evaluate
-from baselines.policies import Computed, NodePolicy, as_list, computed_parameters
+from baselines.policies import Computed, NodePolicy, computed_parameters
 from baselines.transfers import Rebalance, WithTransfers
 from envs.compiled import transition  # the compiled step; same numbers as envs.transition
 from envs.network import Network
@@ -355,7 +355,6 @@ def tune_policy(
     rule: Any = None,
     budget: TuneBudget | None = None,
     seed: int = 0,
-    search: bool = True,
 ) -> TuneResult:
     """Parameters of ``policy_class`` on ``net``: exact where theory applies, else searched
     by simulation on common random numbers from ``start`` (default: the computed start),
@@ -368,7 +367,6 @@ def tune_policy(
         rule: a transfer rule to run alongside (a ``Rebalance`` is tuned after the levels).
         budget: simulation budget (``TuneBudget``).
         seed: seed of the search noise; the fresh re-evaluation uses ``seed + 1``.
-        search: False to stop at the computed parameters (only re-evaluate them).
     """
     t0 = time.perf_counter()
     budget = budget or TuneBudget()
@@ -386,7 +384,7 @@ def tune_policy(
     evaluations = 0
     transfers: dict = {}
     exact = computed.exact and not given and not has_transfers
-    if search and not exact and policy_class.PARAMS:
+    if not exact and policy_class.PARAMS:
         noise = CommonNoise(net, budget.envs, budget.periods, seed)
         x0 = np.concatenate([params[name] for name in policy_class.PARAMS])
         lower = np.concatenate([np.full(size, bound) for bound in policy_class.PARAMS.values()])
@@ -479,8 +477,3 @@ def _tune_rebalance(policy_class, net, params, rule, noise, budget, bar):
 def _placeholder(policy_class: type[NodePolicy]) -> dict[str, float]:
     """Valid scalar parameters, to build an instance only for its structure."""
     return {name: max(bound, 0.0) for name, bound in policy_class.PARAMS.items()}
-
-
-def describe(params: dict[str, np.ndarray]) -> dict[str, list]:
-    """Parameter vectors as JSON-ready lists."""
-    return {name: as_list(value) for name, value in params.items()}
