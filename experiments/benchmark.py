@@ -16,7 +16,6 @@ plots into the run dir (each multirun job into its own), prints the Markdown tab
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
@@ -49,6 +48,7 @@ from experiments.report import (
     run_main,
     scenario_rows,
     seed_average,
+    write_results,
 )
 
 log = logging.getLogger(__name__)
@@ -222,9 +222,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
                 else a.gap_to_optimum_pct,
             )
         summary[str(scenario)] = entry
-    (run_dir / "results.json").write_text(
-        json.dumps(finite({"summary": summary, "rows": rows}), indent=1)
-    )
+    write_results(run_dir, {"summary": summary, "rows": rows})
     return finite(summary)
 
 

@@ -22,7 +22,6 @@ Reads top to bottom:
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
@@ -38,7 +37,7 @@ from baselines.evaluation import evaluate
 from baselines.registry import make_policy
 from envs.presets import make_network
 from experiments.params import EvaluateConfig, check
-from experiments.report import env_preset, finite, run_job, run_main
+from experiments.report import env_preset, run_job, run_main, write_results
 
 
 def run(cfg: DictConfig, run_dir: Path, policy_name: str = "") -> dict[str, Any]:
@@ -101,7 +100,7 @@ def run(cfg: DictConfig, run_dir: Path, policy_name: str = "") -> dict[str, Any]
         },
         "run_dir": str(run_dir),
     }
-    (run_dir / "results.json").write_text(json.dumps(finite(results), indent=1))
+    write_results(run_dir, results)
     return summary
 
 

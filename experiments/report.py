@@ -164,7 +164,8 @@ def markdown_table(df: pd.DataFrame, meta: dict[str, Any]) -> str:
 
 
 def finite(value: Any) -> Any:
-    """``value`` for JSON: numpy scalars as Python numbers, NaN/inf as None."""
+    """``value`` for JSON: numpy arrays and scalars as Python lists and numbers, NaN/inf as
+    None, keys as strings, anything else JSON does not know as its ``str``."""
     if isinstance(value, dict):
         return {str(k): finite(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -173,7 +174,14 @@ def finite(value: Any) -> Any:
         return finite(value.tolist())
     if isinstance(value, float):
         return value if math.isfinite(value) else None
-    return value
+    if isinstance(value, bool | int | str) or value is None:
+        return value
+    return str(value)
+
+
+def write_results(run_dir: Path, results: dict) -> None:
+    """``results.json`` of a run: every entry point writes it here, through ``finite``."""
+    (Path(run_dir) / "results.json").write_text(json.dumps(finite(results), indent=1))
 
 
 def fail(err: BaseException, run_dir: Path) -> None:
@@ -261,6 +269,6 @@ def finish_run(cfg: Any, result: dict, echo: bool = True) -> None:
 
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
-    (run_dir / "results.json").write_text(json.dumps(finite(result), indent=2))
+    write_results(run_dir, result)
     if echo:
         print(json.dumps(finite(result)))

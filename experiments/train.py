@@ -19,7 +19,6 @@ Writes ``results.json`` and ``config.yaml`` into the run dir and prints one JSON
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -35,7 +34,7 @@ from agents.references import compare, evaluate_all, make_references, reference_
 from agents.training import train_agent
 from envs.presets import make_network
 from experiments.params import TrainConfig, check
-from experiments.report import env_preset, finite, run_job, run_main
+from experiments.report import env_preset, run_job, run_main, write_results
 
 log = logging.getLogger(__name__)
 
@@ -85,27 +84,14 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         "summary": summary,
         "agent": agent_result.summary(),
         "baselines": {
-            name: {**final[name].summary(), "params": _jsonable(baselines[name][1])}
-            for name in final
+            name: {**final[name].summary(), "params": baselines[name][1]} for name in final
         },
         "learning_curve": trained.history,
         "run_dir": str(run_dir),
     }
-    (run_dir / "results.json").write_text(json.dumps(finite(_jsonable(results)), indent=1))
+    write_results(run_dir, results)
     print(f"tensorboard --logdir {run_dir / 'tb'}")
     return summary
-
-
-def _jsonable(value: Any) -> Any:
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, bool | int | float | str) or value is None:
-        return value
-    return str(value)
 
 
 @hydra.main(config_path="../conf", config_name="train", version_base="1.3")
