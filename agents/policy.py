@@ -19,13 +19,14 @@ import numpy as np
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.vec_env import VecNormalize
 
+from baselines.policy_base import Policy
 from envs.actions import ActionMap
 from envs.network import Network
 from envs.observations import ObservationLayout
 from envs.transition import State
 
 
-class AgentPolicy:
+class AgentPolicy(Policy):
     """Deterministic order/transfer quantities [B, E] of a trained SB3 agent.
 
     Args:
@@ -61,7 +62,7 @@ class AgentPolicy:
         self._lstm_state: tuple[np.ndarray, ...] | None = None
         self._episode_start: np.ndarray | None = None
 
-    def reset(self, net: Network | None = None, num_envs: int | None = None, seed=None) -> None:
+    def reset(self, net: Network, num_envs: int, seed: int | None) -> None:
         """Begin new episodes: forget the LSTM state."""
         self._lstm_state = None
         self._episode_start = None
@@ -90,3 +91,11 @@ class AgentPolicy:
 
     def act(self, state: State) -> np.ndarray:
         return self.actions.to_quantities(self.predict(state), state)
+
+    def describe(self) -> dict:
+        return {
+            "policy": type(self.model).__name__,
+            "timesteps": int(self.model.num_timesteps),
+            "action_mode": self.actions.mode,
+            "recurrent": self.recurrent,
+        }

@@ -14,8 +14,9 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from baselines.evaluation import EvalResult, Policy, evaluate, paired_difference
+from baselines.evaluation import EvalResult, evaluate, paired_difference
 from baselines.policies import single_node
+from baselines.policy_base import Policy
 from envs.network import Network
 from envs.presets import CONF_DIR
 

@@ -15,21 +15,15 @@ the 95% confidence interval is over the B independent replications (Student t).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
 
 import numpy as np
 from scipy import stats
 
+from baselines.policy_base import Policy
 from envs.compiled import transition  # the compiled step; same numbers as envs.transition
 from envs.network import Network
 from envs.noise import NoiseStream
-from envs.transition import State, initial_state
-
-
-class Policy(Protocol):
-    """A batched policy: order/transfer quantities per lane [B, E] for the states of B envs."""
-
-    def act(self, state: State) -> np.ndarray: ...
+from envs.transition import initial_state
 
 
 @dataclass
@@ -103,7 +97,7 @@ def evaluate(
 
     Args:
         net: the network.
-        policy: anything with ``act(state) -> quantities [B, E]``.
+        policy: a ``Policy`` (``baselines.policy_base``).
         num_envs: independent replications B (each its own noise stream of ``seed``).
         periods: periods simulated per replication, warm-up included.
         warmup: first periods left out of every statistic.
@@ -113,8 +107,7 @@ def evaluate(
     """
     if periods <= warmup:
         raise ValueError(f"periods: must exceed warmup={warmup}, got {periods}")
-    if hasattr(policy, "reset"):
-        policy.reset(net=net, num_envs=num_envs, seed=seed)
+    policy.reset(net=net, num_envs=num_envs, seed=seed)
     state = initial_state(net, num_envs)
     stream = NoiseStream(net, num_envs, seed)
     cost_sum = np.zeros(num_envs)

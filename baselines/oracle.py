@@ -26,6 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from baselines.policies import replenishment_tree
+from baselines.policy_base import Policy
 from envs.network import Network
 from envs.noise import NoiseStream
 from envs.transition import State
@@ -33,7 +34,7 @@ from envs.transition import State
 __all__ = ["HindsightOracle"]
 
 
-class HindsightOracle:
+class HindsightOracle(Policy):
     """Orders exactly the future demand each order must cover (see module docstring).
 
     Args:
@@ -97,5 +98,5 @@ class HindsightOracle:
         out[:, tree.lanes] = np.maximum(target - echelon_position, 0.0)
         return out
 
-    def parameters(self) -> dict:
+    def describe(self) -> dict:
         return {"nodes": list(self.tree.names), "reference": "hindsight (reads future noise)"}

@@ -36,6 +36,7 @@ from typing import Any, ClassVar
 import numpy as np
 from scipy import stats
 
+from baselines.policy_base import Policy
 from envs.network import Network
 from envs.transition import State
 
@@ -181,7 +182,7 @@ def as_list(values: np.ndarray) -> list:
     return arr.tolist()
 
 
-class NodePolicy:
+class NodePolicy(Policy):
     """Base of the node policies: an order per ordering node on its primary lane.
 
     Subclasses name their parameter vectors in ``PARAMS`` (name -> lower bound) and
@@ -210,7 +211,7 @@ class NodePolicy:
         out[:, self.tree.lanes] = self.order(state)
         return out
 
-    def parameters(self) -> dict:
+    def describe(self) -> dict:
         """The policy's parameters as a plain, JSON-ready dict."""
         out: dict[str, Any] = {"nodes": list(self.tree.names)}
         for name in self.PARAMS:
@@ -554,7 +555,7 @@ class Myopic(NodePolicy):
         levels = self.levels[state.period % len(self.levels)]
         return np.maximum(levels - self.position(state), 0.0)
 
-    def parameters(self) -> dict:
+    def describe(self) -> dict:
         out = {"nodes": list(self.tree.names)}
         out["levels"] = (
             as_list(self.levels[0])

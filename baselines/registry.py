@@ -151,7 +151,7 @@ def make_policy(
     policy = _build(cfg, net)
     if rule is not None:
         policy = WithTransfers(policy, rule)
-    params.update(_describe(policy))
+    params.update(policy.describe())
     params["seconds"] = round(time.perf_counter() - t0, 3)
     return policy, params
 
@@ -160,19 +160,3 @@ def _build(cfg: Any, net: Network) -> Any:
     """``hydra.utils.instantiate`` the config with ``net`` passed at call time (as a partial:
     Hydra would turn a dataclass keyword into a config)."""
     return instantiate(cfg, _partial_=True, _convert_="all")(net=net)
-
-
-def _describe(policy: Any) -> dict:
-    """The policy's own account of its parameters (``parameters()``), else what is known."""
-    if hasattr(policy, "parameters"):
-        return dict(policy.parameters())
-    solution = getattr(policy, "solution", None)
-    if solution is not None:  # baselines.value_iteration.OptimalPolicy
-        return {
-            "source": "exact: relative value iteration",
-            "average_cost": float(solution.average_cost),
-            "max_inventory_position": int(solution.max_inventory_position),
-            "iterations": int(solution.iterations),
-            "converged": bool(solution.converged),
-        }
-    return {}

@@ -26,13 +26,14 @@ from typing import Any
 import numpy as np
 
 from baselines.policies import replenishment_tree
+from baselines.policy_base import Policy
 from envs.network import Network, downstream_mean_demand
 from envs.transition import State
 
 __all__ = ["NoTransfers", "Rebalance", "WithTransfers"]
 
 
-class NoTransfers:
+class NoTransfers(Policy):
     """The rule that never transships."""
 
     def __init__(self, net: Network | None = None):
@@ -42,7 +43,7 @@ class NoTransfers:
         lanes = state.pipeline.shape[1]
         return np.zeros((state.num_envs, lanes))
 
-    def parameters(self) -> dict:
+    def describe(self) -> dict:
         return {"rule": "none"}
 
 
@@ -59,7 +60,7 @@ def _threshold(name: str, value: Any) -> np.ndarray:
     return arr
 
 
-class Rebalance:
+class Rebalance(Policy):
     """Days-of-supply rebalancing over the transfer lanes (see module docstring).
 
     Args:
@@ -123,7 +124,7 @@ class Rebalance:
         out[:, self.lanes] = np.floor(amount * scale[:, self._src])
         return out
 
-    def parameters(self) -> dict:
+    def describe(self) -> dict:
         return {
             "rule": "rebalance",
             "low_days": self.low_days.tolist(),
@@ -131,7 +132,7 @@ class Rebalance:
         }
 
 
-class WithTransfers:
+class WithTransfers(Policy):
     """A replenishment policy plus a transfer rule: the lane quantities of both, added.
 
     Args:
@@ -139,23 +140,16 @@ class WithTransfers:
         rule: a transfer rule (``NoTransfers``, ``Rebalance``, ...).
     """
 
-    def __init__(self, replenishment: Any, rule: Any):
+    def __init__(self, replenishment: Policy, rule: Policy):
         self.replenishment = replenishment
         self.rule = rule
 
     def reset(self, net: Network, num_envs: int, seed: int | None) -> None:
         for part in (self.replenishment, self.rule):
-            if hasattr(part, "reset"):
-                part.reset(net=net, num_envs=num_envs, seed=seed)
+            part.reset(net=net, num_envs=num_envs, seed=seed)
 
     def act(self, state: State) -> np.ndarray:
         return self.replenishment.act(state) + self.rule.act(state)
 
-    def parameters(self) -> dict:
-        out = (
-            dict(self.replenishment.parameters())
-            if hasattr(self.replenishment, "parameters")
-            else {}
-        )
-        out["transfers"] = self.rule.parameters()
-        return out
+    def describe(self) -> dict:
+        return {**self.replenishment.describe(), "transfers": self.rule.describe()}

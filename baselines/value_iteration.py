@@ -67,6 +67,7 @@ from baselines.analytic import (
     newsvendor_base_stock,
     one_period_cost,
 )
+from baselines.policy_base import Policy
 
 __all__ = ["OptimalPolicy", "ValueIterationSolution", "solve_value_iteration"]
 
@@ -468,7 +469,7 @@ def _solve(
 # --------------------------------------------------------------------------------------------
 
 
-class OptimalPolicy:
+class OptimalPolicy(Policy):
     """The value-iteration policy as a batched policy for the simulator.
 
     ``OptimalPolicy(solution, node, lane)`` orders on lane ``lane`` (which must replenish
@@ -513,3 +514,13 @@ class OptimalPolicy:
         out = np.zeros(pipeline.shape[:2], dtype=pipeline.dtype)
         out[:, self.lane] = order
         return out
+
+    def describe(self) -> dict:
+        sol = self.solution
+        return {
+            "source": "exact: relative value iteration",
+            "average_cost": float(sol.average_cost),
+            "max_inventory_position": int(sol.max_inventory_position),
+            "iterations": int(sol.iterations),
+            "converged": bool(sol.converged),
+        }

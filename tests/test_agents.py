@@ -103,7 +103,7 @@ def test_recurrent_policy_carries_and_resets_lstm_state():
     q = venv.sim.actions.to_quantities
     np.testing.assert_array_equal(policy.act(state), q(a1, state))
     np.testing.assert_array_equal(policy.act(state), q(a2, state))  # second call: carried
-    policy.reset()
+    policy.reset(net, 3, None)
     np.testing.assert_array_equal(policy.act(state), q(a1, state))  # reset: fresh episode
 
 

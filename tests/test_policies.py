@@ -225,3 +225,44 @@ def test_optimal_auto_agrees_with_what_value_iteration_solves():
         )
     )
     assert reference_names(["base_stock"], stochastic, "auto") == ["base_stock"]
+
+
+def test_every_policy_implements_the_one_interface():
+    """Every baseline, exact and learned policy is a ``Policy``: act, reset and describe,
+    with nothing found by probing; describe() is JSON-ready."""
+    import inspect
+    import json
+
+    import agents.policy
+    import baselines.oracle
+    import baselines.policies
+    import baselines.transfers
+    import baselines.value_iteration
+    from baselines.policy_base import Policy
+
+    modules = [
+        agents.policy,
+        baselines.oracle,
+        baselines.policies,
+        baselines.transfers,
+        baselines.value_iteration,
+    ]
+    classes = [
+        cls
+        for module in modules
+        for _, cls in inspect.getmembers(module, inspect.isclass)
+        if cls.__module__ == module.__name__ and hasattr(cls, "act")
+    ]
+    assert len(classes) >= 12
+    for cls in classes:
+        assert issubclass(cls, Policy), cls
+        assert not inspect.isabstract(cls) or cls is baselines.policies.NodePolicy, cls
+
+    from baselines.registry import make_policy
+    from envs.presets import load_env_config, make_network
+
+    net = make_network(load_env_config("owmr_transship"))
+    for name in ("base_stock+rebalance", "s_S", "r_Q", "myopic", "constant", "oracle"):
+        policy, params = make_policy(name, net, tune=False)
+        assert isinstance(policy, Policy)
+        json.dumps(policy.describe())
