@@ -30,8 +30,8 @@ from omegaconf import DictConfig  # noqa: E402
 
 from envs.inventory_env import InventoryNetworkEnv, InventoryNetworkVecEnv  # noqa: E402
 from envs.presets import make_network  # noqa: E402
+from experiments.job import finish_run, run_job, run_main  # noqa: E402
 from experiments.params import BenchEnvConfig, check  # noqa: E402
-from experiments.report import finish_run, run_job, run_main  # noqa: E402
 
 
 def resident_mb() -> float:

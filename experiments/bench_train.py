@@ -21,8 +21,8 @@ from stable_baselines3.common.logger import configure
 from agents.callbacks import InventoryKPICallback
 from agents.factory import build_agent, make_training_env
 from envs.presets import make_network
+from experiments.job import finish_run, run_job, run_main
 from experiments.params import TrainConfig, check
-from experiments.report import finish_run, run_job, run_main
 
 
 class _Timed:

@@ -30,9 +30,10 @@ from hydra.errors import MissingConfigException
 from omegaconf import DictConfig, OmegaConf
 
 import envs.presets  # noqa: F401  (registers the env schema in Hydra's ConfigStore)
-from agents.references import OPTIMAL, evaluate_all, make_references, reference_names
 from agents.training import train_agent
+from baselines.references import OPTIMAL, evaluate_all, make_references, reference_names
 from envs.presets import CONF_DIR, make_network
+from experiments.job import finite, run_job, run_main, write_results
 from experiments.params import BenchmarkConfig, TrainConfig, check
 from experiments.plots import (
     plot_cost_breakdown,
@@ -40,16 +41,7 @@ from experiments.plots import (
     plot_learning_curves,
     plot_node_panels,
 )
-from experiments.report import (
-    COLUMNS,
-    finite,
-    markdown_table,
-    run_job,
-    run_main,
-    scenario_rows,
-    seed_average,
-    write_results,
-)
+from experiments.report import COLUMNS, markdown_table, scenario_rows, seed_average
 
 log = logging.getLogger(__name__)
 

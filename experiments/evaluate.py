@@ -36,8 +36,8 @@ from agents.runs import load_run_policy
 from baselines.evaluation import evaluate
 from baselines.registry import make_policy
 from envs.presets import make_network
+from experiments.job import env_preset, run_job, run_main, write_results
 from experiments.params import EvaluateConfig, check
-from experiments.report import env_preset, run_job, run_main, write_results
 
 
 def run(cfg: DictConfig, run_dir: Path, policy_name: str = "") -> dict[str, Any]:

@@ -30,11 +30,11 @@ import envs.presets  # noqa: F401  (registers the env schema in Hydra's ConfigSt
 from agents.callbacks import log_hparams
 from agents.checkpoint import checkpoint_dir
 from agents.factory import agent_settings, check_compatible
-from agents.references import compare, evaluate_all, make_references, reference_names
 from agents.training import train_agent
+from baselines.references import compare, evaluate_all, make_references, reference_names
 from envs.presets import make_network
+from experiments.job import env_preset, run_job, run_main, write_results
 from experiments.params import TrainConfig, check
-from experiments.report import env_preset, run_job, run_main, write_results
 
 log = logging.getLogger(__name__)
 

@@ -213,7 +213,7 @@ def test_oracle_beats_tuned_base_stock_on_lost_sales():
 def test_optimal_auto_agrees_with_what_value_iteration_solves():
     """optimal: auto adds the optimum only where value iteration accepts the model; a
     stochastic lead time (one stocking node, one lane) is not one of them."""
-    from agents.references import OPTIMAL, reference_names
+    from baselines.references import OPTIMAL, reference_names
     from envs.presets import load_env_config, make_network
 
     plain = make_network(load_env_config("lost_sales"))
