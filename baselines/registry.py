@@ -44,9 +44,14 @@ __all__ = ["POLICY_DIR", "make_policy", "policy_config", "policy_names"]
 POLICY_DIR = Path(__file__).resolve().parent.parent / "conf" / "policy"
 
 
+TRAINED_AGENT = "agent"
+"""``conf/policy/agent.yaml``: a trained agent from its run directory (``agents.runs``),
+evaluated by ``experiments.evaluate policy=agent``; not built from a network here."""
+
+
 def policy_names() -> list[str]:
-    """Names of the policy configs (``conf/policy/*.yaml``)."""
-    return sorted(p.stem for p in POLICY_DIR.glob("*.yaml"))
+    """Names of the baseline policy configs (``conf/policy/*.yaml`` but ``agent``)."""
+    return sorted(p.stem for p in POLICY_DIR.glob("*.yaml") if p.stem != TRAINED_AGENT)
 
 
 def policy_config(name: str) -> DictConfig:
