@@ -201,6 +201,15 @@ class _Constants:
     lane_failure: torch.Tensor
     lane_recovery: torch.Tensor
     demand_nodes: torch.Tensor
+    # Shortcuts: parts of the period that are provably identity or zero for this network
+    # are skipped (the same numbers, fewer tensor operations per period).
+    may_ration: bool  # some lane leaves a stock node, a finite supplier, or disruptions
+    capped_lanes: bool  # some lane capacity is finite
+    capped_storage: bool  # some storage capacity is finite
+    instant: bool  # some lead time can be 0
+    charges_in_transit: bool
+    charges_fixed: bool
+    has_transfers: bool
 
 
 def _constants(net: Network, dtype: torch.dtype, device: str) -> _Constants:
@@ -244,6 +253,17 @@ def _build_constants(net: Network, dtype: torch.dtype, device: str) -> _Constant
         lane_failure=torch.as_tensor(net.lane_failure, dtype=torch.float64, device=device),
         lane_recovery=torch.as_tensor(net.lane_recovery, dtype=torch.float64, device=device),
         demand_nodes=torch.as_tensor(net.demand_nodes, device=device),
+        may_ration=bool(
+            (~net.is_supplier[net.lane_source]).any()
+            or np.isfinite(net.supplier_capacity[net.is_supplier]).any()
+            or net.has_disruptions
+        ),
+        capped_lanes=bool(np.isfinite(net.lane_capacity).any()),
+        capped_storage=bool(np.isfinite(net.storage_capacity).any()),
+        instant=bool((net.lead_time_support == 0).any()),
+        charges_in_transit=bool(net.in_transit_holding.any()),
+        charges_fixed=bool(net.fixed_cost.any()),
+        has_transfers=bool(net.is_transfer.any()),
     )
 
 
@@ -292,6 +312,8 @@ def _receive(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """On-hand after ``inbound`` [B, N] lands, and the units overflowing storage."""
     on_hand = on_hand + inbound
+    if not k.capped_storage:
+        return on_hand, torch.zeros_like(on_hand)
     overflow = torch.clamp(on_hand - k.storage_capacity, min=0.0)
     return on_hand - overflow, overflow
 
@@ -302,6 +324,7 @@ def torch_transition(
     action: torch.Tensor,
     noise: TorchNoise,
     straight_through: bool = True,
+    check: bool = True,
 ) -> tuple[TorchState, TorchCosts, TorchFlows]:
     """Advance B envs by one period (see the module docstring and ``envs.transition``).
 
@@ -313,33 +336,44 @@ def torch_transition(
         noise: this period's noise (``noise_to_torch``).
         straight_through: roundings pass the gradient of the identity (training); False
             rounds with no gradient path through the rounding.
+        check: raise on a non-finite action (a device sync; training loops that produce
+            actions by a bounded map may skip it).
     """
     k = constants(net, state.on_hand)
     b = state.num_envs
-    if not torch.isfinite(action).all():
+    if check and not torch.isfinite(action).all():
         raise ValueError("action: non-finite order quantity in torch_transition")
 
     # 2. Decision: clip, ration at short sources, ship.
     wanted = round_st(torch.clamp(action, min=0.0), straight_through)
-    requested = torch.minimum(wanted, k.lane_capacity)
+    requested = torch.minimum(wanted, k.lane_capacity) if k.capped_lanes else wanted
     clipped = wanted - requested
-    available = torch.where(k.is_supplier, k.supplier_capacity, state.on_hand)
-    if net.has_disruptions:
-        requested = requested * state.lane_up
-        available = torch.where(state.node_up, available, torch.zeros_like(available))
-    shipped = ration(net, requested, available, straight_through)
+    if k.may_ration:
+        available = torch.where(k.is_supplier, k.supplier_capacity, state.on_hand)
+        if net.has_disruptions:
+            requested = requested * state.lane_up
+            available = torch.where(state.node_up, available, torch.zeros_like(available))
+        shipped = ration(net, requested, available, straight_through)
+    else:  # only unlimited suppliers ship: nothing is ever short
+        shipped = requested
 
-    on_hand = state.on_hand - shipped @ k.stock_source_incidence
+    on_hand = state.on_hand
+    if k.may_ration:
+        on_hand = on_hand - shipped @ k.stock_source_incidence
     lead_time = noise.lead_time
-    landed_now = shipped * (lead_time == 0)
-    on_hand, overflow = _receive(k, on_hand, landed_now @ k.destination_incidence)
+    overflow = torch.zeros_like(on_hand)
+    if k.instant:  # lead time 0 lands at once
+        on_hand, overflow = _receive(
+            k, on_hand, (shipped * (lead_time == 0)) @ k.destination_incidence
+        )
     # Advance the pipeline by one period: slot k+1 moves to slot k, the last slot empties.
     old = state.pipeline
     pipeline = torch.cat([old[:, :, 1:], torch.zeros_like(old[:, :, :1])], dim=2)
     arriving = old[:, :, 0] + shipped * (lead_time == 1)
     # A shipment with lead time L >= 2 lands at t+L: slot L-2 of the advanced pipeline.
-    slot_hot = (k.slots == (lead_time - 2)[:, :, None]) & (lead_time >= 2)[:, :, None]
-    pipeline = pipeline + shipped[:, :, None] * slot_hot
+    if net.max_lead_time >= 2:
+        slot_hot = (k.slots == (lead_time - 2)[:, :, None]) & (lead_time >= 2)[:, :, None]
+        pipeline = pipeline + shipped[:, :, None] * slot_hot
 
     # 3. Demand: backlog first, then this period's demand, from on-hand.
     dn = k.demand_nodes
@@ -356,8 +390,15 @@ def torch_transition(
     filled = torch.minimum(demand, torch.clamp(stock - old_backlog, min=0.0))
 
     # 4. Costs on the end-of-period state.
-    in_transit_cost = pipeline.reshape(b, -1) @ k.per_slot_rate + arriving @ k.in_transit_holding
-    lane_cost = (shipped > 0).to(shipped.dtype) * k.fixed_cost + shipped * k.unit_cost
+    zero = torch.zeros(b, dtype=on_hand.dtype, device=on_hand.device)
+    in_transit_cost = (
+        pipeline.reshape(b, -1) @ k.per_slot_rate + arriving @ k.in_transit_holding
+        if k.charges_in_transit
+        else zero
+    )
+    lane_cost = shipped * k.unit_cost
+    if k.charges_fixed:
+        lane_cost = lane_cost + (shipped > 0).to(shipped.dtype) * k.fixed_cost
     holding = on_hand @ k.holding_cost
 
     # 5. Advance to period t+1: arrivals land (overflow charged in this period).
@@ -368,9 +409,9 @@ def torch_transition(
         in_transit=in_transit_cost,
         backlog=backlog_d @ k.backlog_penalty,
         lost_sales=lost @ k.lost_penalty,
-        overflow=overflow @ k.overflow_cost,
+        overflow=overflow @ k.overflow_cost if k.capped_storage else zero,
         ordering=lane_cost @ k.is_replenishment,
-        transfer=lane_cost @ k.is_transfer,
+        transfer=lane_cost @ k.is_transfer if k.has_transfers else zero,
     )
     node_up, lane_up = state.node_up, state.lane_up
     if noise.node_disruption is not None:
