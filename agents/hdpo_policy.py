@@ -12,7 +12,8 @@ transfer lanes a quantity (max(a, 0) of the lane's ``max_order``). Two architect
   (on hand, backlog, units arriving per future period, last demand, its costs) and a
   context vector computed from the whole observation by a shared context MLP; it returns
   the targets of the node's replenishment lanes. One transfer MLP, shared by every transfer
-  lane, sees both ends' states and the context and returns the lane's quantity.
+  lane, sees both ends' states and the context and returns the lane's quantity. A network
+  with one stocking node has no context (its own state is the whole observation).
 
 Transfer actions are a sigmoid in (0, 1), the positive half of the env's range: the policy
 can ask for (rounded) zero while its gradient never vanishes. ``HDPOPolicy`` wraps a network
@@ -159,7 +160,9 @@ class PerNodePolicy(nn.Module):
             demand_of[i, stock.index(n)] = 1.0
         self.register_buffer("demand_of", torch.as_tensor(demand_of, dtype=torch.float32))
         self.local_size = 2 + net.pipeline_length + 1 + self.static.shape[1]
-        self.context_net = mlp([self.obs.size, *hidden, context])
+        if len(stock) == 1:
+            context = 0
+        self.context_net = mlp([self.obs.size, *hidden, context]) if context else None
         self.node_nets = nn.ModuleList(
             mlp([self.local_size + context, *hidden, self.max_sources]) for _ in self.kinds
         )
@@ -224,7 +227,10 @@ class PerNodePolicy(nn.Module):
     def forward(self, state: TorchState) -> torch.Tensor:
         dtype = self.static.dtype
         b = state.num_envs
-        context = self.context_net(self.obs(state).to(dtype))
+        if self.context_net is not None:
+            context = self.context_net(self.obs(state).to(dtype))
+        else:
+            context = self.static.new_zeros(b, 0)
         local = self.local_features(state)
         outs = []
         start = 0
