@@ -17,6 +17,10 @@ One gradient step here:
 3. loss = mean cost per period after ``warmup`` periods, averaged over the batch;
 4. Adam step (gradient norm clipped), learning rate decayed on a cosine schedule.
 
+Fixed ordering costs are steps in the order quantity, flat almost everywhere; with
+``fixed_cost_width`` w they are differentiated as K * min(q / (w * EOQ), 1)
+(``envs.torch_transition``), a concave surrogate that rewards fewer, larger shipments.
+
 Every ``eval_every`` steps the deterministic policy is evaluated on the fixed evaluation noise
 (``baselines.evaluation.evaluate``, as every agent and baseline) and the best one is kept.
 
@@ -47,7 +51,7 @@ from agents.hdpo_policy import HDPOPolicy, TorchActionMap, build_network_policy
 from agents.training import TrainedAgent
 from baselines.evaluation import evaluate
 from envs.actions import ActionMap
-from envs.network import Network
+from envs.network import Network, downstream_mean_demand
 from envs.noise import Noise, NoiseStream
 from envs.torch_transition import TorchNoise, torch_initial_state, torch_transition
 
@@ -105,8 +109,20 @@ def _stack_noise(path: list[Noise], dtype: torch.dtype, device: str) -> list[Tor
 class Rollout:
     """Simulates a policy network on a batch of scenarios with the torch transition."""
 
-    def __init__(self, net: Network, action_mode: str, dtype: torch.dtype, device: str):
+    def __init__(
+        self,
+        net: Network,
+        action_mode: str,
+        dtype: torch.dtype,
+        device: str,
+        fixed_cost_width: float | None = None,
+    ):
         self.net = net
+        self.fixed_cost_width = None
+        if fixed_cost_width and net.fixed_cost.any():
+            self.fixed_cost_width = torch.as_tensor(
+                fixed_cost_width * economic_order_quantity(net), dtype=dtype, device=device
+            )
         self.actions = TorchActionMap(ActionMap(net, action_mode))
         self.dtype, self.device = dtype, device
         self.stock = net.stock_nodes
@@ -128,7 +144,12 @@ class Rollout:
         for t, period_noise in enumerate(noise):
             quantity = self.actions(model(state), state)
             state, costs, flows = torch_transition(
-                self.net, state, quantity, period_noise, check=False
+                self.net,
+                state,
+                quantity,
+                period_noise,
+                check=False,
+                fixed_cost_width=self.fixed_cost_width,
             )
             if t < warmup:
                 continue
@@ -158,6 +179,17 @@ class Rollout:
             out[f"inventory/mean_on_hand/{names[node]}"] = float(x["on_hand"][i] / (n * b))
         out["flow/transfer_volume"] = float(x["transfer"]) / (n * b)
         return out
+
+
+def economic_order_quantity(net: Network) -> np.ndarray:
+    """Per lane, sqrt(2 K D / h): fixed cost K, mean demand D served through the lane's
+    destination, holding cost h there (at least 1 unit)."""
+    own = np.zeros(net.num_nodes)
+    own[net.demand_nodes] = net.demand.mean_demand
+    through = downstream_mean_demand(net.lane_source, net.lane_destination, net.is_transfer, own)
+    d = through[net.lane_destination]
+    h = np.maximum(net.holding_cost[net.lane_destination], 1e-3)
+    return np.maximum(np.sqrt(2 * net.fixed_cost * d / h), 1.0)
 
 
 def save_policy(
@@ -258,7 +290,7 @@ def train_hdpo(
         done, history = int(meta["step"]), list(meta.get("history", []))
 
     logger = configure(str(run_dir / "tb"), ["tensorboard", "csv"])
-    rollout = Rollout(net, action_mode, dtype, device)
+    rollout = Rollout(net, action_mode, dtype, device, s.get("fixed_cost_width"))
     history_file = run_dir / "evaluations.json"
     eval_cfg = train_cfg.eval
     clip = float(s.get("max_grad_norm", 10.0))

@@ -325,6 +325,7 @@ def torch_transition(
     noise: TorchNoise,
     straight_through: bool = True,
     check: bool = True,
+    fixed_cost_width: torch.Tensor | None = None,
 ) -> tuple[TorchState, TorchCosts, TorchFlows]:
     """Advance B envs by one period (see the module docstring and ``envs.transition``).
 
@@ -338,6 +339,10 @@ def torch_transition(
             rounds with no gradient path through the rounding.
         check: raise on a non-finite action (a device sync; training loops that produce
             actions by a bounded map may skip it).
+        fixed_cost_width: per lane [E], or None. The fixed cost K of a shipment is a step
+            in the quantity, with no gradient; with a width w it is still charged exactly but
+            differentiated as K * min(q / w, 1) (straight-through), a concave surrogate whose
+            slope K / w on orders below w rewards fewer, larger shipments.
     """
     k = constants(net, state.on_hand)
     b = state.num_envs
@@ -398,7 +403,12 @@ def torch_transition(
     )
     lane_cost = shipped * k.unit_cost
     if k.charges_fixed:
-        lane_cost = lane_cost + (shipped > 0).to(shipped.dtype) * k.fixed_cost
+        ships = (shipped > 0).to(shipped.dtype)
+        if fixed_cost_width is not None:
+            # Straight-through: charged exactly, differentiated as K * min(q / width, 1).
+            ramp = torch.clamp(shipped / fixed_cost_width, max=1.0)
+            ships = ships + ramp - ramp.detach()
+        lane_cost = lane_cost + ships * k.fixed_cost
     holding = on_hand @ k.holding_cost
 
     # 5. Advance to period t+1: arrivals land (overflow charged in this period).

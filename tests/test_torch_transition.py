@@ -165,3 +165,39 @@ def test_runs_on_cuda_like_on_cpu():
         )
         out[device] = costs.total.cpu().numpy()
     assert_allclose(out["cuda"], out["cpu"], rtol=1e-9)
+
+
+def test_fixed_cost_surrogate_changes_the_gradient_not_the_cost():
+    # Fixed cost 5 per shipment: charged exactly either way; with width 10 the gradient of
+    # an order of 3 gains 5 / 10 (the ramp K * min(q / w, 1)), above the width it gains 0.
+    net = build_network(
+        {
+            "nodes": [supplier(), store("store", holding_cost=1, penalty=9)],
+            "lanes": [lane("supplier", "store", lead_time=0, fixed_cost=5)],
+        }
+    )
+    noise = noise_to_torch(
+        type(
+            "N",
+            (),
+            {
+                "demand": [[0.0], [0.0]],
+                "lead_time": [[0], [0]],
+                "node_disruption": None,
+                "lane_disruption": None,
+            },
+        )(),
+        torch.float64,
+        "cpu",
+    )
+    grads, totals = [], []
+    for width in (None, torch.tensor([10.0], dtype=torch.float64)):
+        action = torch.tensor([[3.0], [12.0]], dtype=torch.float64, requires_grad=True)
+        state = torch_initial_state(net, 2, torch.float64)
+        _, costs, _ = torch_transition(net, state, action, noise, fixed_cost_width=width)
+        costs.total.sum().backward()
+        grads.append(action.grad.numpy().ravel().tolist())
+        totals.append(costs.total.detach().numpy().tolist())
+    assert totals[0] == totals[1] == [5.0 + 3.0, 5.0 + 12.0]
+    assert grads[0] == pytest.approx([1.0, 1.0])
+    assert grads[1] == pytest.approx([1.5, 1.0])
