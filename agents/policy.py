@@ -44,6 +44,8 @@ class AgentPolicy(Policy):
         from agents.runs import load_run_policy  # agents.runs builds on this module
 
         policy, _ = load_run_policy(run_dir, checkpoint)
+        if not isinstance(policy, cls):
+            raise ValueError(f"policy.run: {str(run_dir)!r} holds a {type(policy).__name__}")
         return policy
 
     def __init__(

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from baselines.policy_base import Policy
 from envs.network import Network
 from envs.presets import make_network
 
@@ -48,8 +49,9 @@ class SavedRun:
             path = self.directory / str(which)
         elif str(which) == "last":
             path = self.directory / "checkpoints" / "last"
-        elif str(which).isdigit():
-            path = self.directory / "checkpoints" / f"step_{int(which):010d}"
+        elif str(which).isdigit():  # step_<t>, zero-padded to the trainer's width
+            steps = {int(p.name[5:]): p for p in (self.directory / "checkpoints").glob("step_*")}
+            path = steps.get(int(which), self.directory / "checkpoints" / f"step_{which}")
         else:
             raise ValueError(
                 f"{option}: must be one of {list(CHECKPOINTS)} or a timestep, got {which!r}"
@@ -63,10 +65,15 @@ class SavedRun:
         return path
 
 
-def load_run_policy(run_dir: str | Path, checkpoint: str | int = "best"):
-    """The saved agent of a training run as a batched policy, with the run's network."""
+def load_run_policy(run_dir: str | Path, checkpoint: str | int = "best") -> tuple[Policy, SavedRun]:
+    """The saved agent of a training run (an SB3 agent or HDPO) as a batched policy, with
+    the run's network."""
+    from agents.hdpo import is_hdpo, load_hdpo_policy
     from agents.training import load_policy
 
     run = SavedRun.open(run_dir)
     path = run.checkpoint(checkpoint)
-    return load_policy(run.config.agent, run.config.env, run.net, path), run
+    agent, env = run.config.agent, run.config.env
+    if is_hdpo(agent):
+        return load_hdpo_policy(run.net, path, str(env.action_mode)), run
+    return load_policy(agent, env, run.net, path), run

@@ -30,6 +30,7 @@ from hydra.errors import MissingConfigException
 from omegaconf import DictConfig, OmegaConf
 
 import envs.presets  # noqa: F401  (registers the env schema in Hydra's ConfigStore)
+from agents.hdpo import is_hdpo, train_hdpo
 from agents.training import train_agent
 from baselines.references import OPTIMAL, evaluate_all, make_references, reference_names
 from envs.presets import CONF_DIR, make_network
@@ -117,7 +118,8 @@ def run_scenario(cfg: DictConfig, scenario: DictConfig, run_dir: Path) -> tuple[
             tcfg = train_config(str(scenario.env), env_overrides, str(spec.agent), overrides)
             run = run_dir / "runs" / name / f"{label}_seed{seed}"
             log.info("%s: training %s seed %s -> %s", name, label, seed, run)
-            trained = train_agent(net, env_cfg, tcfg.agent, tcfg.train, int(seed), run, references)
+            trainer = train_hdpo if is_hdpo(tcfg.agent) else train_agent
+            trained = trainer(net, env_cfg, tcfg.agent, tcfg.train, int(seed), run, references)
             (run / "config.yaml").write_text(OmegaConf.to_yaml(tcfg, resolve=True))
             key = f"{label}[seed={seed}]"
             agents[key] = trained.policy

@@ -30,6 +30,7 @@ import envs.presets  # noqa: F401  (registers the env schema in Hydra's ConfigSt
 from agents.callbacks import log_hparams
 from agents.checkpoint import checkpoint_dir
 from agents.factory import agent_settings, check_compatible
+from agents.hdpo import hdpo_checkpoint_dir, is_hdpo, train_hdpo
 from agents.training import train_agent
 from baselines.references import compare, evaluate_all, make_references, reference_names
 from envs.presets import make_network
@@ -44,8 +45,9 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     check(TrainConfig, cfg)  # every parameter, before any work
     env_cfg, agent_cfg, train_cfg = cfg.env, cfg.agent, cfg.train
     check_compatible(agent_cfg, str(env_cfg.action_mode))
+    hdpo = is_hdpo(agent_cfg)
     if train_cfg.resume:
-        checkpoint_dir(train_cfg.resume, "train.resume")
+        (hdpo_checkpoint_dir if hdpo else checkpoint_dir)(train_cfg.resume, "train.resume")
     net = make_network(env_cfg)
     (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
 
@@ -55,7 +57,8 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     on_eval_noise = evaluate_all(net, policies, train_cfg.eval)
     references = {name: r.cost_mean for name, r in on_eval_noise.items()}
 
-    trained = train_agent(net, env_cfg, agent_cfg, train_cfg, int(cfg.seed), run_dir, references)
+    trainer = train_hdpo if hdpo else train_agent
+    trained = trainer(net, env_cfg, agent_cfg, train_cfg, int(cfg.seed), run_dir, references)
 
     final = evaluate_all(net, {"agent": trained.policy, **policies}, train_cfg.final_eval)
     agent_result = final.pop("agent")

@@ -39,10 +39,10 @@ def test_smoke_benchmark_writes_table_plots_and_json(tmp_path):
     assert "| policy | kind | cost |" in out.stdout
     df = pd.read_csv(tmp_path / "results.csv")
     assert list(df.columns) == COLUMNS
-    assert set(df.policy) == {"base_stock", "ppo[seed=3]"}
+    assert set(df.policy) == {"base_stock", "ppo[seed=3]", "hdpo[seed=3]"}
     best = df[df.kind == "baseline (best)"].iloc[0]
     assert best.diff_vs_best == 0.0
-    agent = df[df.kind == "agent"].iloc[0]
+    agent = df[df.kind == "agent"].sort_values("cost_mean").iloc[0]
     assert summary["lost_sales"]["agent_cost"] == pytest.approx(agent.cost_mean)
     # The paired difference is the difference of means (same replications).
     assert agent.diff_vs_best == pytest.approx(agent.cost_mean - best.cost_mean)
@@ -63,7 +63,7 @@ def test_slurm_local_multirun_keeps_results_of_jobs_that_succeed(tmp_path):
     )
     assert out.returncode != 0  # the sweep reports the failed job...
     good = pd.read_csv(tmp_path / "0" / "results.csv")  # ...and keeps the other's results
-    assert list(good.policy) == ["ppo[seed=0]"]
+    assert list(good.policy) == ["ppo[seed=0]", "hdpo[seed=0]"]
     assert (tmp_path / "0" / "report.md").exists()
     error = json.loads((tmp_path / "1" / "error.json").read_text())
     assert "no_such_preset" in error["error"] and "benchmark.scenarios" in error["error"]

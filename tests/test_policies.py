@@ -233,6 +233,7 @@ def test_every_policy_implements_the_one_interface():
     import inspect
     import json
 
+    import agents.hdpo_policy
     import agents.policy
     import baselines.oracle
     import baselines.policies
@@ -241,6 +242,7 @@ def test_every_policy_implements_the_one_interface():
     from baselines.policy_base import Policy
 
     modules = [
+        agents.hdpo_policy,
         agents.policy,
         baselines.oracle,
         baselines.policies,
