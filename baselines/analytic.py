@@ -1,6 +1,6 @@
 """Exact and analytic optimisers for classical single-item inventory policies.
 
-Everything here is written in the project's timing (``/work/shared/DESIGN.md``, "Event order
+Everything here is written in the project's timing (docs/architecture.md, "Event order
 in a period"):
 
 1. arrivals: orders due this period land in on-hand;

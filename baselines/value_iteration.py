@@ -5,7 +5,7 @@ problem with lost sales or backlog, a deterministic integer lead time L, a fixed
 cost K >= 0, a unit cost c, holding cost h and a penalty p (per unit lost, or per unit
 backlogged per period), and i.i.d. discrete demand.
 
-Timing (the project's, ``/work/shared/DESIGN.md``): arrivals, then the decision, then
+Timing (the project's, docs/architecture.md): arrivals, then the decision, then
 demand, then costs on the end-of-period state; an order placed in period t arrives at the
 start of period t + L, before that period's demand (L = 0: at once). This is the timing of
 Zipkin (2008), "Old and new methods for lost-sales inventory systems", Operations Research

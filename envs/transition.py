@@ -1,7 +1,7 @@
 """One period of the inventory network, for a batch of B envs at once.
 
 ``transition(net, state, action, noise)`` reads top to bottom in the event order
-of the design (DESIGN.md, "Event order in a period"):
+of the design (docs/architecture.md, "Event order in a period"):
 
 1. Arrivals — already applied: a ``State`` is always the decision-time state of
    period t, i.e. after the arrivals due at the start of t (step 5 below of the

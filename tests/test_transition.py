@@ -2,7 +2,7 @@
 
 Every example builds a tiny network, drives ``transition`` with hand-made noise and
 compares on-hand, backlog, pipeline, flows and each cost component against values worked
-out by hand in the comments (event order of DESIGN.md: arrivals, decision, demand, costs;
+out by hand in the comments (event order of docs/architecture.md: arrivals, decision, demand, costs;
 lead time L lands at the start of period t+L, before that period's demand).
 """
 
