@@ -41,6 +41,7 @@ from stable_baselines3.common.logger import Figure, HParam, Logger  # noqa: E402
 from agents.checkpoint import save_agent  # noqa: E402
 from agents.policy import AgentPolicy  # noqa: E402
 from baselines.evaluation import EvalResult, evaluate  # noqa: E402
+from baselines.kpi import KPIMeter  # noqa: E402
 from envs.network import Network  # noqa: E402
 
 logger = logging.getLogger(__name__)
@@ -49,57 +50,29 @@ NOT_TEXT = ("stdout", "log", "json", "csv")
 
 
 class InventoryKPICallback(BaseCallback):
-    """Logs the training envs' cost breakdown, service levels, stock and transfers."""
+    """Logs the training envs' cost breakdown, service levels, stock and transfers of each
+    rollout (``baselines.kpi.KPIMeter``, the meter evaluation uses)."""
 
     def __init__(self, net: Network):
         super().__init__()
         self.net = net
-        self.demand_names = [net.node_names[i] for i in net.demand_nodes]
-        self.stock_names = [net.node_names[i] for i in net.stock_nodes]
-        self._clear()
-
-    def _clear(self) -> None:
-        self.steps = 0
-        self.costs: dict[str, float] = {}
-        self.demand = np.zeros(self.net.num_demand_nodes)
-        self.filled = np.zeros(self.net.num_demand_nodes)
-        self.no_shortage = np.zeros(self.net.num_demand_nodes)
-        self.on_hand = np.zeros(len(self.net.stock_nodes))
-        self.transfer = 0.0
+        self.meter = KPIMeter(net)
 
     def _on_step(self) -> bool:
         info = self.training_env.get_attr("last_info")[0]
         if not info:
             return True
         sim = self.training_env.get_attr("sim")[0]
-        b = len(info["cost/total"])
-        self.steps += b
-        for key, value in info.items():
-            if key.startswith("cost/"):
-                self.costs[key] = self.costs.get(key, 0.0) + float(value.sum())
-        self.demand += info["demand"].sum(0)
-        self.filled += info["filled"].sum(0)
-        self.no_shortage += ((info["lost"] + info["backlog"]) == 0).sum(0)
-        self.on_hand += sim.state.on_hand[:, self.net.stock_nodes].sum(0)
-        self.transfer += float(info["shipped"][:, self.net.is_transfer].sum())
+        costs = {k.removeprefix("cost/"): v for k, v in info.items() if k.startswith("cost/")}
+        self.meter.add(costs, info, sim.state.on_hand)
         return True
 
     def _on_rollout_end(self) -> None:
-        if self.steps == 0:
+        if self.meter.samples == 0:
             return
-        n = self.steps
-        for key, value in self.costs.items():
-            self.logger.record(key, value / n)
-        fill = self.filled / np.maximum(self.demand, 1e-12)
-        for i, name in enumerate(self.demand_names):
-            self.logger.record(f"service/fill_rate/{name}", float(fill[i]))
-            self.logger.record(
-                f"service/cycle_service_level/{name}", float(self.no_shortage[i] / n)
-            )
-        for i, name in enumerate(self.stock_names):
-            self.logger.record(f"inventory/mean_on_hand/{name}", float(self.on_hand[i] / n))
-        self.logger.record("flow/transfer_volume", self.transfer / n)
-        self._clear()
+        for tag, value in self.meter.tags().items():
+            self.logger.record(tag, value)
+        self.meter = KPIMeter(self.net)
 
 
 def trajectory_figure(result: EvalResult, net: Network, title: str = "") -> plt.Figure:

@@ -50,6 +50,7 @@ from agents.callbacks import NOT_TEXT, trajectory_figure
 from agents.hdpo_policy import HDPOPolicy, TorchActionMap, build_network_policy
 from agents.training import TrainedAgent
 from baselines.evaluation import evaluate
+from baselines.kpi import KPIMeter
 from envs.actions import ActionMap
 from envs.network import Network, downstream_mean_demand
 from envs.noise import Noise, NoiseStream
@@ -106,6 +107,13 @@ def _stack_noise(path: list[Noise], dtype: torch.dtype, device: str) -> list[Tor
     return [TorchNoise(demand[t], lead[t], nodes[t], lanes[t]) for t in range(len(path))]
 
 
+FLOWS = ("demand", "filled", "lost", "backlog", "sales", "shipped")
+
+
+def _numpy(x: torch.Tensor) -> np.ndarray:
+    return x.detach().cpu().double().numpy()
+
+
 class Rollout:
     """Simulates a policy network on a batch of scenarios with the torch transition."""
 
@@ -125,8 +133,6 @@ class Rollout:
             )
         self.actions = TorchActionMap(ActionMap(net, action_mode))
         self.dtype, self.device = dtype, device
-        self.stock = net.stock_nodes
-        self.transfer = net.is_transfer
 
     def run(
         self, model: torch.nn.Module, noise: list[TorchNoise], warmup: int, kpis: bool = False
@@ -136,10 +142,7 @@ class Rollout:
         b = noise[0].demand.shape[0]
         state = torch_initial_state(self.net, b, self.dtype, self.device)
         total = torch.zeros((), dtype=self.dtype, device=self.device)
-        sums: dict[str, torch.Tensor] = {}
-
-        def add(name: str, value: torch.Tensor) -> None:
-            sums[name] = sums[name] + value if name in sums else value
+        meter = KPIMeter(self.net) if kpis else None
 
         for t, period_noise in enumerate(noise):
             quantity = self.actions(model(state), state)
@@ -154,31 +157,15 @@ class Rollout:
             if t < warmup:
                 continue
             total = total + costs.total.mean()
-            if kpis:
+            if meter is not None:  # the KPIs every agent logs (baselines.kpi)
                 with torch.no_grad():
-                    for name, value in costs.as_dict().items():
-                        add(f"cost/{name}", value.mean())
-                    add("demand", flows.demand.sum(0))
-                    add("filled", flows.filled.sum(0))
-                    add("no_short", ((flows.lost + flows.backlog) == 0).sum(0))
-                    add("on_hand", state.on_hand[:, self.stock].sum(0))
-                    add("transfer", flows.shipped[:, self.transfer].sum())
+                    meter.add(
+                        {k: _numpy(v) for k, v in costs.as_dict().items()},
+                        {k: _numpy(getattr(flows, k)) for k in FLOWS},
+                        _numpy(state.on_hand),
+                    )
         n = len(noise) - warmup
-        return total / n, self._kpis(sums, n, b) if kpis else {}
-
-    def _kpis(self, sums: dict[str, torch.Tensor], n: int, b: int) -> dict[str, float]:
-        x = {k: v.detach().cpu().double().numpy() for k, v in sums.items()}
-        out = {k: float(v) / n for k, v in x.items() if k.startswith("cost/")}
-        names = self.net.node_names
-        for i, node in enumerate(self.net.demand_nodes):
-            out[f"service/fill_rate/{names[node]}"] = float(
-                x["filled"][i] / max(x["demand"][i], 1e-12)
-            )
-            out[f"service/cycle_service_level/{names[node]}"] = float(x["no_short"][i] / (n * b))
-        for i, node in enumerate(self.stock):
-            out[f"inventory/mean_on_hand/{names[node]}"] = float(x["on_hand"][i] / (n * b))
-        out["flow/transfer_volume"] = float(x["transfer"]) / (n * b)
-        return out
+        return total / n, meter.tags() if meter is not None else {}
 
 
 def economic_order_quantity(net: Network) -> np.ndarray:

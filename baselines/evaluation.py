@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import stats
 
+from baselines.kpi import KPIMeter
 from baselines.policy_base import Policy
 from envs.compiled import transition  # the compiled step; same numbers as envs.transition
 from envs.network import Network
@@ -111,13 +112,7 @@ def evaluate(
     state = initial_state(net, num_envs)
     stream = NoiseStream(net, num_envs, seed)
     cost_sum = np.zeros(num_envs)
-    parts: dict[str, float] = {}
-    demand = np.zeros(net.num_demand_nodes)
-    filled = np.zeros(net.num_demand_nodes)
-    no_shortage = np.zeros(net.num_demand_nodes)
-    on_hand = np.zeros(net.num_nodes)
-    transfer = 0.0
-    sales = 0.0
+    meter = KPIMeter(net)
     traj: dict[str, list] = {"on_hand": [], "backlog": [], "demand": [], "lost": [], "shipped": []}
     for t in range(periods):
         action = policy.act(state)
@@ -132,28 +127,13 @@ def evaluate(
         if t < warmup:
             continue
         cost_sum += costs.total
-        for name, value in costs.as_dict().items():
-            parts[name] = parts.get(name, 0.0) + float(value.sum())
-        demand += flows.demand.sum(0)
-        filled += flows.filled.sum(0)
-        no_shortage += ((flows.lost + flows.backlog) == 0).sum(0)
-        on_hand += state.on_hand.sum(0)
-        transfer += float(flows.shipped[:, net.is_transfer].sum())
-        sales += float(flows.sales.sum())
-    n = (periods - warmup) * num_envs
+        meter.add(costs.as_dict(), flows, state.on_hand)
     cost_per_env = cost_sum / (periods - warmup)
-    mean_on_hand = on_hand / n
     return EvalResult(
         cost_per_env=cost_per_env,
         cost_mean=float(cost_per_env.mean()),
         cost_ci95=ci95(cost_per_env),
-        breakdown={k: v / n for k, v in parts.items()},
-        fill_rate=float(filled.sum() / max(demand.sum(), 1e-12)),
-        fill_rate_per_node=filled / np.maximum(demand, 1e-12),
-        cycle_service_level=no_shortage / n,
-        mean_on_hand=mean_on_hand,
-        transfer_volume=transfer / n,
-        inventory_turns=float((sales / n) / max(mean_on_hand.sum(), 1e-12)),
+        **meter.summary(),
         periods=periods,
         warmup=warmup,
         envs=num_envs,
