@@ -144,14 +144,15 @@ SEMANTIC = [
     # Seasonal period: whole, bounded (alone and jointly).
     (
         _demand(seasonality={"period": 52.5, "amplitude": 0.1}),
-        r"^nodes\[1\]\.demand\.seasonality\.period: must be a whole number of periods, got 52\.5$",
+        r"^nodes\[1\]\.demand\.seasonality\.period: must be a whole number, got 52\.5$",
     ),
     (
         _demand(seasonality={"period": 10**9, "amplitude": 0.1}),
         r"^nodes\[1\]\.demand\.seasonality\.period: .*less than or equal to 1000",
     ),
+    (_demand(mean=1e12), r"^nodes\[1\]\.demand\.mean: .*less than or equal to 100000"),
     # Lead times: whole, bounded.
-    (_lane(lead_time=1.5), r"^lanes\[0\]\.lead_time: must be a whole number of periods, got 1\.5"),
+    (_lane(lead_time=1.5), r"^lanes\[0\]\.lead_time: must be a whole number, got 1\.5"),
     (_lane(lead_time=10**9), r"^lanes\[0\]\.lead_time: .*less than or equal to 1000.*1000000000$"),
     (
         _lane(lead_time={"support": [1, 10**9]}),
