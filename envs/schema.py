@@ -56,7 +56,8 @@ class ConfigError(ValueError):
 # --------------------------------------------------------------------------- value types
 
 
-def _whole(value: float) -> float:
+def whole_units(value: float) -> float:
+    """Reject a finite fractional number of units (infinity passes: an unbounded capacity)."""
     if math.isfinite(value) and not float(value).is_integer():
         raise PydanticCustomError("whole_units", "must be a whole number of units")
     return value
@@ -85,10 +86,10 @@ def _list_from_tuple(value: Any) -> Any:
 Cost = Annotated[float, Field(ge=0)]
 """A finite non-negative rate (cost per unit, per period, per shipment)."""
 Probability = Annotated[float, Field(ge=0, le=1)]
-Units = Annotated[float, Field(ge=0), AfterValidator(_whole)]
+Units = Annotated[float, Field(ge=0), AfterValidator(whole_units)]
 """A finite non-negative whole number of units."""
 Capacity = Annotated[
-    float, Field(ge=0, allow_inf_nan=True), BeforeValidator(_not_nan), AfterValidator(_whole)
+    float, Field(ge=0, allow_inf_nan=True), BeforeValidator(_not_nan), AfterValidator(whole_units)
 ]
 """A whole number of units, or ``.inf`` (YAML) / ``inf`` (override) / ``math.inf``."""
 LeadTime = Annotated[int, BeforeValidator(whole_number), Field(ge=0, le=MAX_LEAD_TIME)]
