@@ -83,8 +83,15 @@ def _cli(module: str, *args: str) -> subprocess.CompletedProcess:
         ("experiments.evaluate", ["eval.num_envs=0"], "eval.num_envs"),
         # Hydra's own errors: an unknown key, a bad override, an unknown config option.
         ("experiments.train", ["train.num_envz=3"], "train.num_envz"),
-        ("experiments.evaluate", ["eval.seed=[1"], "eval.seed=[1"),
-        ("experiments.bench_env", ["env=no_such_preset"], "no_such_preset"),
+        pytest.param(
+            "experiments.evaluate", ["eval.seed=[1"], "eval.seed=[1", marks=pytest.mark.slow
+        ),
+        pytest.param(
+            "experiments.bench_env",
+            ["env=no_such_preset"],
+            "no_such_preset",
+            marks=pytest.mark.slow,
+        ),
     ],
 )
 def test_bad_input_prints_one_line_and_exits_2(tmp_path, module, args, named):
