@@ -117,3 +117,20 @@ def test_multirun_records_a_failed_jobs_error_and_keeps_the_others(tmp_path):
     error = json.loads((tmp_path / "1" / "error.json").read_text())
     assert "eval.num_envs" in error["error"]
     assert not (tmp_path / "1" / "results.json").exists()
+
+
+def test_yaml_syntax_error_in_a_preset_names_file_and_line(tmp_path):
+    conf = tmp_path / "conf" / "env"
+    conf.mkdir(parents=True)
+    (conf / "broken.yaml").write_text("defaults:\n  - _schema\nnetwork:\n  nodes: [a: b: c\n")
+    out = _cli(
+        "experiments.evaluate",
+        "--config-dir",
+        str(tmp_path / "conf"),
+        "env=broken",
+        f"hydra.run.dir={tmp_path / 'run'}",
+    )
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: YAML syntax error:"), lines
+    assert "broken.yaml" in lines[0] and "line 4" in lines[0]
