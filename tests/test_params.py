@@ -58,6 +58,8 @@ def test_valid_parameters_pass_and_whole_floats_are_counts():
         ("evaluate", "eval.num_envs=0", r"^eval\.num_envs: .*greater than or equal to 2, got 0$"),
         ("evaluate", "eval.periods=100", r"^eval\.warmup: 200 must be less than periods=100$"),
         ("evaluate", "tune.seed=-3", r"^tune\.seed: .*got -3$"),
+        ("evaluate", "tune.envs=abc", r"^tune\.envs: expected a number, got 'abc'$"),
+        ("benchmark", "benchmark.tune.eval_envs=1", r"^benchmark\.tune\.eval_envs: .*got 1$"),
         ("benchmark", "benchmark.eval.envs=1", r"^benchmark\.eval\.envs: .*got 1$"),
         ("benchmark", "benchmark.agents.0.seeds=[-1]", r"^benchmark\.agents\[0\]\.seeds\[0\]"),
         ("benchmark", "benchmark.agents.0.seeds=[]", r"^benchmark\.agents\[0\]\.seeds: "),
