@@ -35,6 +35,8 @@ from envs.schema import ConfigError, DemandDistribution, parse, season_multiplie
 
 # Tail mass left out of the inverse-CDF tables; the largest tabulated value absorbs it.
 TAIL_MASS = 1e-10
+MAX_TABLE_ENTRIES = 20_000_000
+"""Most demand values tabulated over all nodes and season phases (160 MB of float64)."""
 _TINY, _BELOW_ONE = np.finfo(float).tiny, np.nextafter(1.0, 0.0)
 
 
@@ -78,20 +80,27 @@ class DemandSpec:
     def multipliers(self) -> np.ndarray:
         return season_multipliers(self.season_period, self.season_amplitude, self.season_phase)
 
-    def pmf(self, multiplier: float = 1.0) -> np.ndarray:
-        """Probabilities of demand 0, 1, ..., K (tail beyond K folded into K)."""
+    def top(self, multiplier: float = 1.0) -> int:
+        """Largest tabulated demand K at a multiplier (the 1 - TAIL_MASS quantile, + 1)."""
         if self.dist == "deterministic":
-            pmf = np.zeros(int(round(self.mean * multiplier)) + 1)
+            return int(round(self.mean * multiplier))
+        dist = self.frozen(multiplier)
+        if self.dist == "normal":
+            return int(np.ceil(dist.mean() + dist.std() * special.ndtri(1 - TAIL_MASS))) + 1
+        return int(dist.ppf(1 - TAIL_MASS)) + 1
+
+    def pmf(self, multiplier: float = 1.0, top: int | None = None) -> np.ndarray:
+        """Probabilities of demand 0, 1, ..., K (tail beyond K folded into K)."""
+        top = self.top(multiplier) if top is None else top
+        if self.dist == "deterministic":
+            pmf = np.zeros(top + 1)
             pmf[-1] = 1.0
             return pmf
         dist = self.frozen(multiplier)
         if self.dist == "normal":
             mu, sigma = dist.mean(), dist.std()
-            top = int(np.ceil(mu + sigma * special.ndtri(1 - TAIL_MASS))) + 1
-            edges = (np.arange(top + 1) + 0.5 - mu) / sigma
-            cdf = special.ndtr(edges)
+            cdf = special.ndtr((np.arange(top + 1) + 0.5 - mu) / sigma)
         else:
-            top = int(dist.ppf(1 - TAIL_MASS)) + 1
             cdf = dist.cdf(np.arange(top + 1))
         cdf[-1] = 1.0
         return np.diff(cdf, prepend=0.0)
@@ -154,10 +163,17 @@ class DemandModel:
     def _build_tables(self) -> None:
         # One CDF row per (node, phase of that node's own season); node d's rows start at
         # _first_row[d], so a non-seasonal node has one row whatever its neighbours do.
+        tops = [[spec.top(m) for m in spec.multipliers()] for spec in self.specs]
+        entries = sum(t + 1 for row in tops for t in row)
+        if entries > MAX_TABLE_ENTRIES:  # checked before anything is allocated
+            raise ConfigError(
+                f"nodes: the demand tables would hold {entries} values (at most "
+                f"{MAX_TABLE_ENTRIES}); lower the demand means/stds or the season periods"
+            )
         pmfs, first = [], []
-        for spec in self.specs:
+        for spec, row in zip(self.specs, tops):
             first.append(len(pmfs))
-            pmfs += [spec.pmf(m) for m in spec.multipliers()]
+            pmfs += [spec.pmf(m, t) for m, t in zip(spec.multipliers(), row)]
         self._sampler = StackedInverseCDF(pmfs)
         self._first_row = np.array(first, dtype=np.int64)
         self._node_period = np.array([s.season_period for s in self.specs], dtype=np.int64)

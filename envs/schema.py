@@ -44,6 +44,9 @@ per period of the longest lead time of every lane."""
 MAX_SEASON_PERIOD = 1000
 """Longest season (of one node, and of all nodes jointly): demand tables, observations
 and seasonal baselines hold one row per phase."""
+MAX_DEMAND = 1e5
+"""Largest mean (and std) of demand per period: each node's demand is drawn from a table
+of its whole values up to the 1 - 1e-10 quantile, one per season phase."""
 
 
 class ConfigError(ValueError):
@@ -53,7 +56,8 @@ class ConfigError(ValueError):
 # --------------------------------------------------------------------------- value types
 
 
-def _whole(value: float) -> float:
+def whole_units(value: float) -> float:
+    """Reject a finite fractional number of units (infinity passes: an unbounded capacity)."""
     if math.isfinite(value) and not float(value).is_integer():
         raise PydanticCustomError("whole_units", "must be a whole number of units")
     return value
@@ -66,10 +70,11 @@ def _not_nan(value: Any) -> Any:
 
 
 def whole_number(value: Any) -> Any:
-    """2.0 -> 2 (a whole number of periods written as a float); 2.5 is rejected."""
+    """2.0 -> 2 (a whole number written as a float, as ``1e6`` on a command line); 2.5 is
+    rejected. For int fields, before pydantic's strict int check."""
     if isinstance(value, float) and math.isfinite(value):
         if not value.is_integer():
-            raise PydanticCustomError("whole_periods", "must be a whole number of periods")
+            raise PydanticCustomError("whole_number", "must be a whole number")
         return int(value)
     return value
 
@@ -81,10 +86,10 @@ def _list_from_tuple(value: Any) -> Any:
 Cost = Annotated[float, Field(ge=0)]
 """A finite non-negative rate (cost per unit, per period, per shipment)."""
 Probability = Annotated[float, Field(ge=0, le=1)]
-Units = Annotated[float, Field(ge=0), AfterValidator(_whole)]
+Units = Annotated[float, Field(ge=0), AfterValidator(whole_units)]
 """A finite non-negative whole number of units."""
 Capacity = Annotated[
-    float, Field(ge=0, allow_inf_nan=True), BeforeValidator(_not_nan), AfterValidator(_whole)
+    float, Field(ge=0, allow_inf_nan=True), BeforeValidator(_not_nan), AfterValidator(whole_units)
 ]
 """A whole number of units, or ``.inf`` (YAML) / ``inf`` (override) / ``math.inf``."""
 LeadTime = Annotated[int, BeforeValidator(whole_number), Field(ge=0, le=MAX_LEAD_TIME)]
@@ -127,7 +132,7 @@ class StrictModel(BaseModel):
         return data
 
 
-def _tagged(choose: Any, field: str, members: dict[str, type], default: str | None = None) -> Any:
+def _tagged(choose: Any, field: str, members: dict[str, type]) -> Any:
     """A union discriminated by ``choose(value)``; an unknown tag names ``field``."""
     union = None
     for tag, model in members.items():
@@ -189,8 +194,11 @@ def season_multipliers(period: int, amplitude: float, phase: float) -> np.ndarra
     return 1.0 + amplitude * np.sin(2 * np.pi * (t + phase) / period)
 
 
+DemandSize = Annotated[float, Field(ge=0, le=MAX_DEMAND)]
+
+
 class _DemandBase(StrictModel):
-    mean: Cost
+    mean: DemandSize
     """Mean demand per period (before the seasonal multiplier)."""
     seasonality: SeasonalitySpec | None = None
     """Optional seasonal multiplier of the mean (the std scales with it)."""
@@ -208,7 +216,7 @@ class NormalDemand(_DemandBase):
 
     dist: Literal["normal"]
     """The distribution."""
-    std: Annotated[float, Field(gt=0)]
+    std: Annotated[float, Field(gt=0, le=MAX_DEMAND)]
     """Standard deviation per period (> 0)."""
 
 
@@ -217,7 +225,7 @@ class NegativeBinomialDemand(_DemandBase):
 
     dist: Literal["negative_binomial"]
     """The distribution."""
-    std: Annotated[float, Field(gt=0)]
+    std: Annotated[float, Field(gt=0, le=MAX_DEMAND)]
     """Standard deviation per period: the variance must exceed the mean in every season
     phase (it scales with the multiplier squared, the mean with the multiplier)."""
 
@@ -242,7 +250,7 @@ class DeterministicDemand(_DemandBase):
 
     dist: Literal["deterministic"]
     """The distribution."""
-    mean: Units
+    mean: Annotated[Units, Field(le=MAX_DEMAND)]
     """Demand every period, whole units (before the seasonal multiplier)."""
 
 

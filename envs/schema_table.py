@@ -72,7 +72,7 @@ def _bounds(meta: list[Any]) -> str:
         if getattr(m, "min_length", None):
             out.append("non-empty" if m.min_length == 1 else f"length >= {m.min_length}")
         func = getattr(m, "func", None)
-        if func is s._whole:
+        if func is s.whole_units:
             out.append("whole")
         if getattr(m, "allow_inf_nan", None) is True:
             out.append("or .inf")

@@ -94,12 +94,16 @@ def run_main(main: Callable[[], Any]) -> None:
     reported by ``run_job``; in a multirun, a failed job's error is in its ``error.json``
     and raised again once the other jobs have run, which ends here too.
     """
+    import yaml
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
     os.environ["HYDRA_FULL_ERROR"] = "1"
     try:
         main()
+    except yaml.YAMLError as err:  # a config file Hydra reads: the message names file and line
+        print(f"error: YAML syntax error: {one_line(err)}", file=sys.stderr)
+        sys.exit(2)
     except (HydraException, OmegaConfBaseException, ValueError) as err:
         print(f"error: {one_line(err)}", file=sys.stderr)
         sys.exit(2)

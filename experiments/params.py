@@ -69,7 +69,19 @@ class EvaluateNoise(Section):
         return self
 
 
-class TuneSeed(Section):
+class TuneBudgetParams(Section):
+    """A simulation-search budget (``baselines.tuning.TuneBudget``, which also checks
+    unknown keys and warm-ups); unset keys take that class's defaults."""
+
+    envs: Replications | None = None
+    periods: Count | None = None
+    warmup: NonNegative | None = None
+    batch_envs: Count | None = None
+    eval_envs: Replications | None = None
+    eval_periods: Count | None = None
+    eval_warmup: NonNegative | None = None
+    max_iterations: Count | None = None
+    progress: bool | None = None
     seed: Seed = 0
 
 
@@ -87,7 +99,7 @@ class TrainParams(Section):
     final_eval: EvalNoise | None = None
     baselines: list[str] = []
     optimal: Flag = "auto"
-    tune: TuneSeed | None = None
+    tune: TuneBudgetParams | None = None
 
 
 class ModelParams(Section):
@@ -115,7 +127,7 @@ class EvaluateConfig(Section):
     """What ``experiments.evaluate`` reads."""
 
     eval: EvaluateNoise
-    tune: TuneSeed
+    tune: TuneBudgetParams
 
 
 class AgentRun(StrictModel):
@@ -143,7 +155,7 @@ class BenchmarkParams(Section):
     optimal: Flag = "auto"
     agents: list[AgentRun] = []
     train: dict[str, Any] = {}
-    tune: TuneSeed = TuneSeed()
+    tune: TuneBudgetParams = TuneBudgetParams()
     eval: EvalNoise
 
 

@@ -58,6 +58,8 @@ def test_valid_parameters_pass_and_whole_floats_are_counts():
         ("evaluate", "eval.num_envs=0", r"^eval\.num_envs: .*greater than or equal to 2, got 0$"),
         ("evaluate", "eval.periods=100", r"^eval\.warmup: 200 must be less than periods=100$"),
         ("evaluate", "tune.seed=-3", r"^tune\.seed: .*got -3$"),
+        ("evaluate", "tune.envs=abc", r"^tune\.envs: expected a number, got 'abc'$"),
+        ("benchmark", "benchmark.tune.eval_envs=1", r"^benchmark\.tune\.eval_envs: .*got 1$"),
         ("benchmark", "benchmark.eval.envs=1", r"^benchmark\.eval\.envs: .*got 1$"),
         ("benchmark", "benchmark.agents.0.seeds=[-1]", r"^benchmark\.agents\[0\]\.seeds\[0\]"),
         ("benchmark", "benchmark.agents.0.seeds=[]", r"^benchmark\.agents\[0\]\.seeds: "),
@@ -83,8 +85,15 @@ def _cli(module: str, *args: str) -> subprocess.CompletedProcess:
         ("experiments.evaluate", ["eval.num_envs=0"], "eval.num_envs"),
         # Hydra's own errors: an unknown key, a bad override, an unknown config option.
         ("experiments.train", ["train.num_envz=3"], "train.num_envz"),
-        ("experiments.evaluate", ["eval.seed=[1"], "eval.seed=[1"),
-        ("experiments.bench_env", ["env=no_such_preset"], "no_such_preset"),
+        pytest.param(
+            "experiments.evaluate", ["eval.seed=[1"], "eval.seed=[1", marks=pytest.mark.slow
+        ),
+        pytest.param(
+            "experiments.bench_env",
+            ["env=no_such_preset"],
+            "no_such_preset",
+            marks=pytest.mark.slow,
+        ),
     ],
 )
 def test_bad_input_prints_one_line_and_exits_2(tmp_path, module, args, named):
@@ -110,3 +119,20 @@ def test_multirun_records_a_failed_jobs_error_and_keeps_the_others(tmp_path):
     error = json.loads((tmp_path / "1" / "error.json").read_text())
     assert "eval.num_envs" in error["error"]
     assert not (tmp_path / "1" / "results.json").exists()
+
+
+def test_yaml_syntax_error_in_a_preset_names_file_and_line(tmp_path):
+    conf = tmp_path / "conf" / "env"
+    conf.mkdir(parents=True)
+    (conf / "broken.yaml").write_text("defaults:\n  - _schema\nnetwork:\n  nodes: [a: b: c\n")
+    out = _cli(
+        "experiments.evaluate",
+        "--config-dir",
+        str(tmp_path / "conf"),
+        "env=broken",
+        f"hydra.run.dir={tmp_path / 'run'}",
+    )
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: YAML syntax error:"), lines
+    assert "broken.yaml" in lines[0] and "line 4" in lines[0]

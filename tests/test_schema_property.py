@@ -133,7 +133,8 @@ def unknown_key(draw):
 def bad_value(draw):
     cfg = copy.deepcopy(BASE)
     path, negative_ok, inf_ok = draw(st.sampled_from(NUMBERS))
-    kinds = ["string", "list", "bool", "nan", "null"] + ([] if inf_ok else ["inf"])
+    kinds = ["string", "list", "bool", "nan"] + ([] if inf_ok else ["inf"])
+    kinds += [] if path[-1] == "max_order" else ["null"]  # null max_order: the default
     kinds += [] if negative_ok else ["negative"]
     kind = draw(st.sampled_from(kinds))
     value = {
