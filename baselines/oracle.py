@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from baselines.policies import replenishment_tree
 from baselines.policy_base import Policy
+from baselines.structure import replenishment_tree
 from envs.network import Network
 from envs.noise import NoiseStream
 from envs.transition import State

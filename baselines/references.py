@@ -15,8 +15,8 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from baselines.evaluation import EvalResult, evaluate, paired_difference
-from baselines.policies import single_node
 from baselines.policy_base import Policy
+from baselines.single_node import single_node
 from envs.network import Network
 from envs.presets import CONF_DIR
 

@@ -11,7 +11,7 @@ the policy's ``_target_`` and parameters (``null``: computed), and the reserved 
 - ``transfers``: ``null``, a transfer-rule config (``_target_: baselines.transfers...``) or
   the name of one in ``conf/policy/transfers/`` (``rebalance``, ``none``).
 
-Parameters left ``null`` are computed (``baselines.policies.computed_parameters``): exact
+Parameters left ``null`` are computed (``baselines.parameters.computed_parameters``): exact
 where theory applies, else the newsvendor-style start of the search. With tuning, the
 search starts from the given parameters or the computed ones; exact parameters are kept
 (no simulation can improve on them). The policy is built with ``hydra.utils.instantiate``
@@ -34,7 +34,8 @@ from typing import Any
 from hydra.utils import get_object, instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from baselines.policies import NodePolicy, computed_parameters
+from baselines.parameters import computed_parameters
+from baselines.policies import NodePolicy
 from baselines.transfers import NoTransfers, WithTransfers
 from baselines.tuning import TuneBudget, tune_policy
 from envs.network import Network

@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from baselines.policies import replenishment_tree
 from baselines.policy_base import Policy
+from baselines.structure import replenishment_tree
 from envs.network import Network, downstream_mean_demand
 from envs.transition import State
 

@@ -40,7 +40,8 @@ from typing import Any
 import numpy as np
 
 from baselines.evaluation import evaluate
-from baselines.policies import Computed, NodePolicy, computed_parameters
+from baselines.parameters import Computed, computed_parameters
+from baselines.policies import NodePolicy
 from baselines.transfers import Rebalance, WithTransfers
 from envs.compiled import transition  # the compiled step; same numbers as envs.transition
 from envs.network import Network

@@ -19,8 +19,8 @@ from baselines.policies import (
     ConstantOrder,
     EchelonBaseStock,
     Myopic,
-    optimal_policy,
 )
+from baselines.single_node import optimal_policy
 from baselines.transfers import NoTransfers, Rebalance, WithTransfers
 from envs.network import build_network
 from envs.presets import load_env_config, make_network

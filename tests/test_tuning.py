@@ -9,7 +9,8 @@ from conftest import single_node_config
 
 from baselines import analytic
 from baselines.evaluation import evaluate, paired_difference
-from baselines.policies import SS, BaseStock, CappedBaseStock, optimal_policy
+from baselines.policies import SS, BaseStock, CappedBaseStock
+from baselines.single_node import optimal_policy
 from baselines.tuning import (
     CommonNoise,
     TuneBudget,
@@ -126,6 +127,6 @@ def test_tuning_the_network_preset_improves_on_its_start():
 
 
 def _computed(net):
-    from baselines.policies import computed_parameters
+    from baselines.parameters import computed_parameters
 
     return computed_parameters(BaseStock, net).params
