@@ -12,7 +12,7 @@ Reads top to bottom:
 1. build the network of ``env`` and the policy of ``policy`` (``baselines.registry``):
    parameters given, computed (exact where theory applies) or, with ``policy.tune=true``,
    searched by simulation on the ``tune`` budget (its own noise, ``tune.seed``);
-2. evaluate it on ``eval.num_envs`` replications of ``eval.periods`` periods of common
+2. evaluate it on ``eval.envs`` replications of ``eval.periods`` periods of common
    noise (``eval.seed``): long-run average cost per period per env after ``eval.warmup``,
    with a 95% confidence interval over the replications;
 3. write ``results.json`` and ``config.yaml`` into the Hydra run dir and print one JSON
@@ -69,7 +69,7 @@ def run(cfg: DictConfig, run_dir: Path, policy_name: str = "") -> dict[str, Any]
     result = evaluate(
         net,
         policy,
-        num_envs=int(ev.num_envs),
+        num_envs=int(ev.envs),
         periods=int(ev.periods),
         warmup=int(ev.warmup),
         seed=int(ev.seed),

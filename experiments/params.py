@@ -54,21 +54,6 @@ class EvalNoise(Section):
         return self
 
 
-class EvaluateNoise(Section):
-    """``eval`` of ``experiments.evaluate`` (replications are ``num_envs`` there)."""
-
-    num_envs: Replications
-    periods: Count
-    warmup: NonNegative
-    seed: Seed
-
-    @model_validator(mode="after")
-    def _warmup_inside(self) -> EvaluateNoise:
-        if self.warmup >= self.periods:
-            raise field_error("warmup", f"{self.warmup} must be less than periods={self.periods}")
-        return self
-
-
 class TuneBudgetParams(Section):
     """A simulation-search budget (``baselines.tuning.TuneBudget``, which also checks
     unknown keys and warm-ups); unset keys take that class's defaults."""
@@ -126,7 +111,7 @@ class TrainConfig(Section):
 class EvaluateConfig(Section):
     """What ``experiments.evaluate`` reads."""
 
-    eval: EvaluateNoise
+    eval: EvalNoise
     tune: TuneBudgetParams
 
 

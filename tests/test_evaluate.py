@@ -18,7 +18,7 @@ from experiments.evaluate import run
 ROOT = Path(__file__).resolve().parent.parent
 REQUIRED = {"env", "policy", "params", "cost_mean", "cost_ci95", "fill_rate", "periods", "envs"}
 TINY = [
-    "eval.num_envs=4",
+    "eval.envs=4",
     "eval.periods=60",
     "eval.warmup=10",
     "tune.envs=8",

@@ -64,7 +64,7 @@ def test_evaluate_and_benchmark_run_an_own_preset(config_dir, tmp_path):
         "experiments.evaluate",
         f"--config-dir={config_dir}",
         "env=hub6",
-        "eval.num_envs=4",
+        "eval.envs=4",
         "eval.periods=50",
         "eval.warmup=5",
         cwd=tmp_path,

@@ -55,7 +55,7 @@ def test_valid_parameters_pass_and_whole_floats_are_counts():
 @pytest.mark.parametrize(
     "name, override, message",
     [
-        ("evaluate", "eval.num_envs=0", r"^eval\.num_envs: .*greater than or equal to 2, got 0$"),
+        ("evaluate", "eval.envs=0", r"^eval\.envs: .*greater than or equal to 2, got 0$"),
         ("evaluate", "eval.periods=100", r"^eval\.warmup: 200 must be less than periods=100$"),
         ("evaluate", "tune.seed=-3", r"^tune\.seed: .*got -3$"),
         ("evaluate", "tune.envs=abc", r"^tune\.envs: expected a number, got 'abc'$"),
@@ -82,7 +82,7 @@ def _cli(module: str, *args: str) -> subprocess.CompletedProcess:
     "module, args, named",
     [
         # A value: checked before the whole simulation (was a ZeroDivisionError after it).
-        ("experiments.evaluate", ["eval.num_envs=0"], "eval.num_envs"),
+        ("experiments.evaluate", ["eval.envs=0"], "eval.envs"),
         # Hydra's own errors: an unknown key, a bad override, an unknown config option.
         ("experiments.train", ["train.num_envz=3"], "train.num_envz"),
         pytest.param(
@@ -107,17 +107,17 @@ def test_multirun_records_a_failed_jobs_error_and_keeps_the_others(tmp_path):
     out = _cli(
         "experiments.evaluate",
         "-m",
-        "eval.num_envs=4,0",
+        "eval.envs=4,0",
         "eval.periods=60",
         "eval.warmup=10",
         f"hydra.sweep.dir={tmp_path}",
     )
     assert out.returncode == 2
-    assert out.stderr.strip().splitlines()[-1].startswith("error: eval.num_envs")
+    assert out.stderr.strip().splitlines()[-1].startswith("error: eval.envs")
     good = json.loads((tmp_path / "0" / "results.json").read_text())
     assert good["envs"] == 4
     error = json.loads((tmp_path / "1" / "error.json").read_text())
-    assert "eval.num_envs" in error["error"]
+    assert "eval.envs" in error["error"]
     assert not (tmp_path / "1" / "results.json").exists()
 
 

@@ -127,7 +127,7 @@ def test_a_saved_agent_is_evaluated_again_from_its_run_dir(tmp_path):
     run_dir = tmp_path / "run"
     out = run_cli("env=lost_sales", "agent=ppo", *TINY, *NO_BASELINES, f"hydra.run.dir={run_dir}")
     assert out.returncode == 0, out.stderr[-2000:]
-    noise = ["eval.num_envs=8", "eval.periods=80", "eval.warmup=10", "eval.seed=5"]
+    noise = ["eval.envs=8", "eval.periods=80", "eval.warmup=10", "eval.seed=5"]
     out = run_cli(
         "policy=agent",
         f"policy.run={run_dir}",
