@@ -21,10 +21,10 @@ from scipy import stats
 
 from baselines.kpi import KPIMeter
 from baselines.policy_base import Policy
-from envs.compiled import transition  # the compiled step; same numbers as envs.transition
+from baselines.rollout import rollout
 from envs.network import Network
 from envs.noise import NoiseStream
-from envs.transition import initial_state
+from envs.transition import Costs, Flows, State, initial_state
 
 
 @dataclass
@@ -109,26 +109,29 @@ def evaluate(
     if periods <= warmup:
         raise ValueError(f"periods: must exceed warmup={warmup}, got {periods}")
     policy.reset(net=net, num_envs=num_envs, seed=seed)
-    state = initial_state(net, num_envs)
     stream = NoiseStream(net, num_envs, seed)
-    cost_sum = np.zeros(num_envs)
     meter = KPIMeter(net)
     traj: dict[str, list] = {"on_hand": [], "backlog": [], "demand": [], "lost": [], "shipped": []}
-    for t in range(periods):
-        action = policy.act(state)
-        noise = stream.draw(state.period)
-        state, costs, flows = transition(net, state, action, noise)
+
+    def observe(t: int, state: State, costs: Costs, flows: Flows) -> None:
         if t < record:
             traj["on_hand"].append(state.on_hand[0].copy())
             traj["backlog"].append(state.backlog[0].copy())
             traj["demand"].append(flows.demand[0].copy())
             traj["lost"].append(flows.lost[0].copy())
             traj["shipped"].append(flows.shipped[0].copy())
-        if t < warmup:
-            continue
-        cost_sum += costs.total
-        meter.add(costs.as_dict(), flows, state.on_hand)
-    cost_per_env = cost_sum / (periods - warmup)
+        if t >= warmup:
+            meter.add(costs.as_dict(), flows, state.on_hand)
+
+    cost_per_env = rollout(
+        net,
+        policy,
+        initial_state(net, num_envs),
+        lambda t, state: stream.draw(state.period),
+        periods,
+        warmup,
+        observe,
+    )
     return EvalResult(
         cost_per_env=cost_per_env,
         cost_mean=float(cost_per_env.mean()),

@@ -42,8 +42,8 @@ import numpy as np
 from baselines.evaluation import evaluate
 from baselines.parameters import Computed, computed_parameters
 from baselines.policies import NodePolicy
+from baselines.rollout import rollout
 from baselines.transfers import Rebalance, WithTransfers
-from envs.compiled import transition  # the compiled step; same numbers as envs.transition
 from envs.network import Network
 from envs.noise import Noise, NoiseStream
 from envs.transition import initial_state
@@ -205,12 +205,10 @@ def batch_costs(
         copies = len(chunk)
         policy = build(np.repeat(chunk, noise.envs, axis=0))
         state = initial_state(net, copies * noise.envs)
-        total = np.zeros(copies * noise.envs)
-        for t in range(periods):
-            state, costs, _ = transition(net, state, policy.act(state), noise.tiled(t, copies))
-            if t >= warmup:
-                total += costs.total
-        out[start : start + copies] = (total / (periods - warmup)).reshape(copies, -1).mean(1)
+        per_env = rollout(
+            net, policy, state, lambda t, _, c=copies: noise.tiled(t, c), periods, warmup
+        )
+        out[start : start + copies] = per_env.reshape(copies, -1).mean(1)
     return out
 
 
