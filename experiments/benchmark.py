@@ -30,8 +30,6 @@ from hydra.errors import MissingConfigException
 from omegaconf import DictConfig, OmegaConf
 
 import envs.presets  # noqa: F401  (registers the env schema in Hydra's ConfigStore)
-from agents.hdpo import is_hdpo, train_hdpo
-from agents.training import train_agent
 from baselines.references import OPTIMAL, evaluate_all, make_references, reference_names
 from envs.presets import CONF_DIR, make_network
 from experiments.job import finite, run_job, run_main, write_results
@@ -43,6 +41,7 @@ from experiments.plots import (
     plot_node_panels,
 )
 from experiments.report import COLUMNS, markdown_table, scenario_rows, seed_average
+from experiments.train import train
 
 log = logging.getLogger(__name__)
 
@@ -118,9 +117,8 @@ def run_scenario(cfg: DictConfig, scenario: DictConfig, run_dir: Path) -> tuple[
             tcfg = train_config(str(scenario.env), env_overrides, str(spec.agent), overrides)
             run = run_dir / "runs" / name / f"{label}_seed{seed}"
             log.info("%s: training %s seed %s -> %s", name, label, seed, run)
-            trainer = train_hdpo if is_hdpo(tcfg.agent) else train_agent
-            trained = trainer(net, env_cfg, tcfg.agent, tcfg.train, int(seed), run, references)
-            (run / "config.yaml").write_text(OmegaConf.to_yaml(tcfg, resolve=True))
+            tcfg.seed = int(seed)
+            trained = train(tcfg, net, run, references)
             key = f"{label}[seed={seed}]"
             agents[key] = trained.policy
             seeds[key] = int(seed)

@@ -31,13 +31,27 @@ from agents.callbacks import log_hparams
 from agents.checkpoint import checkpoint_dir
 from agents.factory import agent_settings, check_compatible
 from agents.hdpo import hdpo_checkpoint_dir, is_hdpo, train_hdpo
-from agents.training import train_agent
+from agents.training import TrainedAgent, train_agent
 from baselines.references import compare, evaluate_all, make_references, reference_names
+from envs.network import Network
 from envs.presets import make_network
 from experiments.job import env_preset, run_job, run_main, write_results
 from experiments.params import TrainConfig, check
 
 log = logging.getLogger(__name__)
+
+
+def train(
+    cfg: DictConfig, net: Network, run_dir: Path, references: dict[str, float]
+) -> TrainedAgent:
+    """Train the agent of a composed train config (``agent``, ``train``, ``seed``) on
+    ``net`` in ``run_dir``, which gets the resolved ``config.yaml``: the one place an agent
+    (SB3 or HDPO) is trained, for this entry point and for every (agent, seed) of a
+    benchmark. ``references``: the baselines' costs on the evaluation noise."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    trainer = train_hdpo if is_hdpo(cfg.agent) else train_agent
+    return trainer(net, cfg.env, cfg.agent, cfg.train, int(cfg.seed), run_dir, references)
 
 
 def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
@@ -49,7 +63,6 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     if train_cfg.resume:
         (hdpo_checkpoint_dir if hdpo else checkpoint_dir)(train_cfg.resume, "train.resume")
     net = make_network(env_cfg)
-    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
 
     names = reference_names(list(train_cfg.baselines), net, train_cfg.optimal)
     baselines = make_references(names, net, tune=train_cfg.tune, seed=int(cfg.seed))
@@ -57,8 +70,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     on_eval_noise = evaluate_all(net, policies, train_cfg.eval)
     references = {name: r.cost_mean for name, r in on_eval_noise.items()}
 
-    trainer = train_hdpo if hdpo else train_agent
-    trained = trainer(net, env_cfg, agent_cfg, train_cfg, int(cfg.seed), run_dir, references)
+    trained = train(cfg, net, run_dir, references)
 
     final = evaluate_all(net, {"agent": trained.policy, **policies}, train_cfg.final_eval)
     agent_result = final.pop("agent")
