@@ -178,10 +178,13 @@ class DemandModel:
     def _build_tables(self) -> None:
         # One CDF row per (node, phase of that node's own season); node d's rows start at
         # _first_row[d], so a non-seasonal node has one row whatever its neighbours do.
-        pmfs, first = [], []
+        # Nodes with the same spec share their rows (a 10,000-store network has few specs).
+        pmfs, first, row_of = [], [], {}
         for spec in self.specs:
-            first.append(len(pmfs))
-            pmfs += [spec.pmf(m) for m in spec.multipliers()]
+            if spec not in row_of:
+                row_of[spec] = len(pmfs)
+                pmfs += [spec.pmf(m) for m in spec.multipliers()]
+            first.append(row_of[spec])
         self._sampler = StackedInverseCDF(pmfs)
         self._first_row = np.array(first, dtype=np.int64)
         self._node_period = np.array([s.season_period for s in self.specs], dtype=np.int64)

@@ -20,6 +20,7 @@ from hydra.core.config_store import ConfigStore
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
+from envs.hub_and_spoke import hub_and_spoke_config
 from envs.network import Network, NetworkConfig, build_network
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
@@ -33,6 +34,7 @@ PRESETS = {
     "OWMRTransship": "owmr_transship",
     "Network": "network",
     "Custom": "custom",
+    "HubAndSpoke": "hub_and_spoke",
 }
 
 
@@ -56,6 +58,10 @@ class EnvConfig:
     fixed_cost: Any = None
     unmet: Any = None
     transfer_cost: Any = None
+    generator: str | None = None
+    """A network generator that replaces ``network``: ``hub_and_spoke`` (envs.hub_and_spoke)."""
+    regions: Any = None
+    stores_per_region: Any = None
 
 
 ConfigStore.instance().store(group="env", name="_schema", node=EnvConfig)
@@ -76,9 +82,20 @@ def load_env_config(preset: str, overrides: list[str] | None = None) -> DictConf
 
 
 def network_config(env_cfg: Any) -> Any:
-    """The network config of an env config: its ``network``, or its ``edge_list`` file."""
+    """The network config of an env config: its ``network``, its ``edge_list`` file, or
+    the network its ``generator`` builds."""
     if env_cfg.get("edge_list"):
         return read_edge_list(env_cfg["edge_list"])
+    generator = env_cfg.get("generator")
+    if generator == "hub_and_spoke":
+        knobs = ("demand_mean", "holding_cost", "penalty", "transfer_cost")
+        return hub_and_spoke_config(
+            env_cfg.get("regions"),
+            env_cfg.get("stores_per_region"),
+            **{k: float(env_cfg[k]) for k in knobs if env_cfg.get(k) is not None},
+        )
+    if generator is not None:
+        raise ValueError(f"env.generator: unknown {generator!r}; known: ['hub_and_spoke']")
     return env_cfg["network"]
 
 
