@@ -42,6 +42,7 @@ class InventoryNetworkVecEnv(SimulatorView, VectorEnv):
         episode_length: periods per episode (a truncation at the end).
         action_mode: ``order_up_to`` | ``quantity`` | ``discrete`` | ``raw``.
         seed: root seed; ``reset(seed=...)`` restarts the streams.
+        backend: ``numba`` (compiled step, default) or ``numpy`` (reference); same numbers.
     """
 
     metadata = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": []}
@@ -54,8 +55,9 @@ class InventoryNetworkVecEnv(SimulatorView, VectorEnv):
         action_mode: str = "order_up_to",
         seed: int | None = None,
         render_mode: str | None = None,
+        backend: str = "numba",
     ):
-        self.sim = Simulator(network, num_envs, episode_length, action_mode, seed)
+        self.sim = Simulator(network, num_envs, episode_length, action_mode, seed, backend=backend)
         self.num_envs = self.sim.num_envs
         self.render_mode = render_mode
         self.single_action_space = self.sim.actions.space
@@ -103,10 +105,13 @@ class InventoryNetworkEnv(SimulatorView, gym.Env):
         seed: int | None = None,
         env_index: int = 0,
         render_mode: str | None = None,
+        backend: str = "numba",
     ):
         # Episode end is handled here (not by the simulator's autoreset): episode_length
         # is passed as "never" to the core and checked below.
-        self.sim = Simulator(network, 1, 2**62, action_mode, seed, first_env=env_index)
+        self.sim = Simulator(
+            network, 1, 2**62, action_mode, seed, first_env=env_index, backend=backend
+        )
         self.episode_length = int(episode_length)
         self.render_mode = render_mode
         self.action_space = self.sim.actions.space
