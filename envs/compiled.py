@@ -29,7 +29,8 @@ import numba
 import numpy as np
 
 from envs.network import Network
-from envs.noise import Noise
+from envs.noise import Noise, NoiseStream
+from envs.sampling import GUIDE_CELLS, GUIDE_STEPS
 from envs.transition import Costs, Flows, State, check_action
 from envs.transition import transition as numpy_transition
 
@@ -37,10 +38,11 @@ BACKENDS = ("numba", "numpy")
 
 # Action modes as the kernel sees them.
 _AS_QUANTITY, _SCALED_QUANTITY, _ORDER_UP_TO = 0, 1, 2
+_GUIDE_CELLS, _GUIDE_STEPS = GUIDE_CELLS, GUIDE_STEPS
 _COST_NAMES = ("holding", "in_transit", "backlog", "lost_sales", "overflow", "ordering", "transfer")
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True, inline="always", error_model="numpy")
 def _sum_out(x, index_ptr, index_lanes, node, zero):
     """Sum of ``x`` over node's lanes in lane order, from zero (as ``np.add.at``)."""
     acc = zero
@@ -49,8 +51,10 @@ def _sum_out(x, index_ptr, index_lanes, node, zero):
     return acc
 
 
-@numba.njit(cache=True)
-def _kernel(flags, ints, consts, nonzero, probs, action_map, layout, state0, fresh, noise, out):  # noqa: C901
+@numba.njit(cache=True, error_model="numpy")
+def _kernel(  # noqa: C901
+    flags, ints, consts, nonzero, probs, action_map, layout, state0, fresh, noise, sampler, out
+):
     mode, episode_length, build_obs, masks_down, switches_up, priority = flags
     (
         lane_source,
@@ -87,6 +91,12 @@ def _kernel(flags, ints, consts, nonzero, probs, action_map, layout, state0, fre
     on_hand0, backlog0, pipeline0, period0, node_up0, lane_up0 = state0
     initial_on_hand = fresh
     action, demand_in, lead_time, node_u, lane_u = noise
+    # In-kernel noise (when ``sample``): this period's uniforms are buffer[i, cursor] (as
+    # envs.noise.NoiseStream.draw reads them), turned into demand by the guide-table
+    # inverse CDF (envs.sampling) and into lead times by counting CDF steps.
+    sample, buffer, cursor, n_demand = sampler[0], sampler[1], sampler[2], sampler[3]
+    cdf, offsets, lengths, guide, wide, first_row, node_period = sampler[4]
+    stochastic, lead_steps, lead_support, base_lead = sampler[5]
     (
         on_hand,
         backlog,
@@ -127,8 +137,47 @@ def _kernel(flags, ints, consts, nonzero, probs, action_map, layout, state0, fre
     req_row = np.empty(num_lanes, dtype=on_hand0.dtype)
     ship = np.empty(num_lanes, dtype=on_hand0.dtype)
     oh = np.empty(num_nodes, dtype=on_hand0.dtype)
+    dem_row = np.empty(num_demand)
+    lt_row = np.empty(num_lanes, dtype=np.int64)
+    num_stochastic = stochastic.shape[0]
+    n_lead = num_stochastic if sample else 0
 
     for i in range(num_envs):
+        # ---- noise of this period
+        if sample:
+            for d in range(num_demand):
+                u = buffer[i, cursor, d]
+                row = first_row[d] + period0[i] % node_period[d]
+                key = row * _GUIDE_CELLS + np.int64(u * _GUIDE_CELLS)
+                start = offsets[row]
+                value = guide[key]
+                for _ in range(_GUIDE_STEPS):
+                    if cdf[start + value] <= u:
+                        value += 1
+                if wide[key]:  # count of the row's CDF entries <= u, by bisection
+                    lo, hi = 0, lengths[row]
+                    while lo < hi:
+                        mid = (lo + hi) // 2
+                        if cdf[start + mid] <= u:
+                            lo = mid + 1
+                        else:
+                            hi = mid
+                    value = lo
+                dem_row[d] = value
+            for e in range(num_lanes):
+                lt_row[e] = base_lead[e]
+            for j in range(num_stochastic):
+                u = buffer[i, cursor, n_demand + j]
+                k = 0
+                for r in range(lead_steps.shape[0]):
+                    if u >= lead_steps[r, j]:
+                        k += 1
+                lt_row[stochastic[j]] = lead_support[j, k]
+        else:
+            for d in range(num_demand):
+                dem_row[d] = demand_in[i, d]
+            for e in range(num_lanes):
+                lt_row[e] = lead_time[i, e]
         # ---- action mapping (envs.actions.ActionMap.to_quantities), in float64
         if mode == _AS_QUANTITY:
             for e in range(num_lanes):
@@ -209,7 +258,7 @@ def _kernel(flags, ints, consts, nonzero, probs, action_map, layout, state0, fre
             oh[n] = on_hand0[i, n] - sent
         # Lead time 0 lands at once.
         for e in range(num_lanes):
-            landed[e] = ship[e] if instant[e] and lead_time[i, e] == 0 else zero
+            landed[e] = ship[e] if instant[e] and lt_row[e] == 0 else zero
         for n in range(num_nodes):
             oh[n] += _sum_out(landed, in_ptr, in_lanes, n, zero)
             spill = max(oh[n] - storage_capacity[n], zero)
@@ -220,7 +269,7 @@ def _kernel(flags, ints, consts, nonzero, probs, action_map, layout, state0, fre
         for e in range(num_lanes):
             for s in range(slots[e] - 1):
                 pipeline[i, e, s] = pipeline0[i, e, s + 1]
-            lt = lead_time[i, e]
+            lt = lt_row[e]
             arriving[e] = pipeline0[i, e, 0] + (ship[e] if lt == 1 else zero)
             if lt >= 2:
                 pipeline[i, e, lt - 2] += ship[e]
@@ -230,7 +279,7 @@ def _kernel(flags, ints, consts, nonzero, probs, action_map, layout, state0, fre
             backlog[i, n] = zero
         for d in range(num_demand):
             n = demand_nodes[d]
-            flow_demand[i, d] = demand_in[i, d]
+            flow_demand[i, d] = dem_row[d]
             dem = flow_demand[i, d]
             last_demand[i, d] = dem
             stock = oh[n]
@@ -299,12 +348,15 @@ def _kernel(flags, ints, consts, nonzero, probs, action_map, layout, state0, fre
         for n in range(num_nodes):
             u_up = node_up0[i, n]
             if switches_up:
-                u_up = node_u[i, n] >= node_failure[n] if u_up else node_u[i, n] < node_recovery[n]
+                u = buffer[i, cursor, n_demand + n_lead + n] if sample else node_u[i, n]
+                u_up = u >= node_failure[n] if u_up else u < node_recovery[n]
             node_up[i, n] = u_up
         for e in range(num_lanes):
             u_up = lane_up0[i, e]
             if switches_up:
-                u_up = lane_u[i, e] >= lane_failure[e] if u_up else lane_u[i, e] < lane_recovery[e]
+                j = n_demand + n_lead + num_nodes + e
+                u = buffer[i, cursor, j] if sample else lane_u[i, e]
+                u_up = u >= lane_failure[e] if u_up else u < lane_recovery[e]
             lane_up[i, e] = u_up
         period[i] = period0[i] + 1
         for n in range(num_nodes):
@@ -357,7 +409,7 @@ def _kernel(flags, ints, consts, nonzero, probs, action_map, layout, state0, fre
                 obs[i, f] = final_obs[i, f]
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True, inline="always", error_model="numpy")
 def _observe(
     i, obs, on_hand, backlog, pipeline, period, node_up, lane_up, last_demand, inv_scale, layout
 ):
@@ -541,15 +593,27 @@ class CompiledStep:
             self.num_features = len(layout.names)
         self._fresh = net.initial_on_hand.astype(self.dtype)
         self._no_uniforms = np.zeros((0, 0))
+        self._no_noise = Noise(np.zeros((0, 0)), np.zeros((0, 0), dtype=np.int64))
+        i0, f0 = np.zeros(1, dtype=np.int64), np.zeros(1)
+        self._no_sampler = (
+            False,
+            np.zeros((0, 0, 0)),
+            0,
+            0,
+            (f0, i0, i0, i0, np.zeros(1, dtype=bool), i0, i0),
+            (i0[:0], np.zeros((0, 0)), np.zeros((0, 1), dtype=np.int64), i0),
+        )
 
     def __call__(
-        self, state: State, action: np.ndarray, noise: Noise
+        self, state: State, action: np.ndarray, noise: Noise | NoiseStream
     ) -> tuple[State, Costs, Flows, np.ndarray, np.ndarray | None, np.ndarray | None]:
         """One period of every env: ``(next_state, costs, flows, truncated, obs, final_obs)``.
 
         ``action`` [B, E] is in the action map's mode (float64, already validated finite);
-        ``next_state`` is after the autoreset; ``obs`` is None without a layout and
-        ``final_obs`` None unless some env's episode ended.
+        ``noise`` is this period's draws, or the stream to draw them from (in the kernel,
+        where the demand model allows: no trace, no copula). ``next_state`` is after the
+        autoreset; ``obs`` is None without a layout and ``final_obs`` None unless some
+        env's episode ended.
         """
         b, n, e, d = (
             state.num_envs,
@@ -586,9 +650,22 @@ class CompiledStep:
         f = self.num_features
         obs = np.empty((b, f), np.float32)
         final_obs = np.empty((b, f), np.float32)
-        switches = noise.node_disruption is not None
-        node_u = noise.node_disruption if switches else self._no_uniforms
-        lane_u = noise.lane_disruption if switches else self._no_uniforms
+        sampler = self._no_sampler
+        if isinstance(noise, NoiseStream):
+            tables = self.net.demand.inverse_cdf_tables()
+            if tables is None:
+                noise = noise.draw(state.period)
+            else:
+                buffer, cursor = noise.next_uniforms()
+                n_demand = noise.num_demand_uniforms
+                sampler = (True, buffer, cursor, n_demand, tables, noise.lead_time_tables)
+                noise = self._no_noise
+        if sampler[0]:
+            switches = self.net.has_disruptions
+        else:
+            switches = noise.node_disruption is not None
+        node_u = noise.node_disruption if noise.node_disruption is not None else self._no_uniforms
+        lane_u = noise.lane_disruption if noise.lane_disruption is not None else self._no_uniforms
         flags = self._flags[:4] + (self._flags[4] and switches,) + self._flags[5:]
         _kernel(
             flags,
@@ -617,6 +694,7 @@ class CompiledStep:
                 np.ascontiguousarray(node_u, dtype=np.float64),
                 np.ascontiguousarray(lane_u, dtype=np.float64),
             ),
+            sampler,
             (
                 nxt.on_hand,
                 nxt.backlog,

@@ -190,6 +190,23 @@ class DemandModel:
         self._node_period = np.array([s.season_period for s in self.specs], dtype=np.int64)
         self._seasonal = bool(np.any(self._node_period > 1))
 
+    def inverse_cdf_tables(self) -> tuple[np.ndarray, ...] | None:
+        """The sampler's tables for compiled code: (cdf, row offsets, row lengths, guide,
+        wide, first row per node, season period per node); None when demand is a trace
+        or copula-correlated (only ``draw`` samples those)."""
+        if self.trace is not None or self.cholesky is not None:
+            return None
+        sampler = self._sampler
+        return (
+            sampler.cdf,
+            sampler.offsets,
+            np.array([len(r) for r in sampler.rows], dtype=np.int64),
+            sampler.guide,
+            sampler.wide,
+            self._first_row,
+            self._node_period,
+        )
+
     def pmf(self, node: int, period: int = 0) -> np.ndarray:
         """Demand pmf of one node in a given period (for exact baselines)."""
         spec = self.specs[node]

@@ -108,12 +108,34 @@ class NoiseStream:
             np.maximum(self._buffer, np.finfo(float).tiny, out=self._buffer)
         self._cursor = 0
 
-    def draw(self, period: np.ndarray) -> Noise:
-        """The next period's noise for every env, given each env's period index [B]."""
+    def next_uniforms(self) -> tuple[np.ndarray, int]:
+        """Advance every stream by one period: the buffer of uniforms [B, block, width] and
+        the index of this period's row in it (``envs.compiled`` reads them in place)."""
         if self._cursor >= self.block:
             self._refill()
-        u = self._buffer[:, self._cursor]
         self._cursor += 1
+        return self._buffer, self._cursor - 1
+
+    @property
+    def num_demand_uniforms(self) -> int:
+        """Uniforms per period that drive demand (the first of each row; 0 for a trace)."""
+        return self._n_demand
+
+    @property
+    def lead_time_tables(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """How uniforms become lead times: (stochastic lanes [S], CDF steps [W-1, S],
+        supports [S, W], the lead time of every lane when deterministic [E])."""
+        return (
+            self._stochastic_lanes.astype(np.int64),
+            self._lead_steps,
+            self._lead_support,
+            np.ascontiguousarray(self.net.lead_time_support[:, 0], dtype=np.int64),
+        )
+
+    def draw(self, period: np.ndarray) -> Noise:
+        """The next period's noise for every env, given each env's period index [B]."""
+        buffer, cursor = self.next_uniforms()
+        u = buffer[:, cursor]
         net = self.net
         demand = net.demand.draw(u[:, : self._n_demand], period)
         lead_time = self._base_lead_time

@@ -131,8 +131,9 @@ class Simulator:
         if action.shape != (self.num_envs, self.net.num_lanes) or not np.isfinite(action).all():
             check_action(self.net, action)  # raises, naming the shape or the lane and value
             raise ValueError(f"action: expected shape {(self.num_envs, self.net.num_lanes)}")
-        noise = self.noise.draw(self.state.period)
-        state, costs, flows, truncated, obs, final_obs = self._compiled(self.state, action, noise)
+        # The kernel draws this period's noise from the streams' uniforms itself.
+        step = self._compiled(self.state, action, self.noise)
+        state, costs, flows, truncated, obs, final_obs = step
         self.state = state
         return StepResult(
             obs=obs,
