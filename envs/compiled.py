@@ -593,6 +593,7 @@ class CompiledStep:
             self.num_features = len(layout.names)
         self._fresh = net.initial_on_hand.astype(self.dtype)
         self._no_uniforms = np.zeros((0, 0))
+        self._tables = None
         self._no_noise = Noise(np.zeros((0, 0)), np.zeros((0, 0), dtype=np.int64))
         i0, f0 = np.zeros(1, dtype=np.int64), np.zeros(1)
         self._no_sampler = (
@@ -652,13 +653,15 @@ class CompiledStep:
         final_obs = np.empty((b, f), np.float32)
         sampler = self._no_sampler
         if isinstance(noise, NoiseStream):
-            tables = self.net.demand.inverse_cdf_tables()
-            if tables is None:
+            if self._tables is None:  # constants of the network: built on first use
+                self._tables = (self.net.demand.inverse_cdf_tables(), noise.lead_time_tables)
+            demand_tables, lead_tables = self._tables
+            if demand_tables is None:
                 noise = noise.draw(state.period)
             else:
                 buffer, cursor = noise.next_uniforms()
                 n_demand = noise.num_demand_uniforms
-                sampler = (True, buffer, cursor, n_demand, tables, noise.lead_time_tables)
+                sampler = (True, buffer, cursor, n_demand, demand_tables, lead_tables)
                 noise = self._no_noise
         if sampler[0]:
             switches = self.net.has_disruptions
