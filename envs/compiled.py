@@ -6,7 +6,9 @@ pipeline, demand, costs, arrivals, disruptions), the autoreset and the observati
 (``envs.observations``). Each env is a loop over its lanes and nodes on the network's CSR
 lane index, so a step costs O(B * (N + E)) with no Python overhead per node or lane.
 
-The noise is drawn by ``envs.noise.NoiseStream`` as before and fed to the kernel, so env
+The noise comes from ``envs.noise.NoiseStream``'s per-env uniforms, read in place and
+turned into demand and lead times in the kernel by the same tables as
+``NoiseStream.draw`` (copula or trace demand is drawn by the stream and fed in), so env
 i's draws, common random numbers and batch-size independence are unchanged. Every
 arithmetic operation is the one of the numpy reference, in the same order and float dtype
 (sums over a node's lanes and an env's costs in index order, as ``node_sum``/``env_sum``),
@@ -39,7 +41,6 @@ BACKENDS = ("numba", "numpy")
 # Action modes as the kernel sees them.
 _AS_QUANTITY, _SCALED_QUANTITY, _ORDER_UP_TO = 0, 1, 2
 _GUIDE_CELLS, _GUIDE_STEPS = GUIDE_CELLS, GUIDE_STEPS
-_COST_NAMES = ("holding", "in_transit", "backlog", "lost_sales", "overflow", "ordering", "transfer")
 
 
 @numba.njit(cache=True, inline="always", error_model="numpy")
@@ -55,6 +56,12 @@ def _sum_out(x, index_ptr, index_lanes, node, zero):
 def _kernel(  # noqa: C901
     flags, ints, consts, nonzero, probs, action_map, layout, state0, fresh, noise, sampler, out
 ):
+    """One period of every env, writing into the ``out`` arrays (see ``CompiledStep``).
+
+    The sections follow ``envs.transition.transition``: 2. decision, 3. demand, 4. costs,
+    5. advance; then the autoreset and the observation. Scalars of the state's dtype come
+    from ``consts`` (``zero``, ``one``, ...) so no float32 sum is promoted to float64.
+    """
     mode, episode_length, build_obs, masks_down, switches_up, priority = flags
     (
         lane_source,
