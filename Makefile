@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: benchmark test test-slow lint bench-env clean
+.PHONY: benchmark test test-slow lint bench-env bench-speed clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,8 +28,14 @@ lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
 bench-env: $(STAMP)
-	$(BIN)/python -m experiments.bench_env env=network num_envs=1024
-	$(BIN)/python -m experiments.bench_env env=lost_sales num_envs=4096
+	taskset -c 1 $(BIN)/python -m experiments.bench_env env=network num_envs=1024
+	taskset -c 1 $(BIN)/python -m experiments.bench_env env=lost_sales num_envs=4096
+
+# The Speed section of the README: curves over num_envs and network size, and DynaPlex
+# side by side (needs a venv with dynaplex==1.14.1 at dynaplex_python, see conf/bench_env.yaml).
+bench-speed: $(STAMP)
+	taskset -c 1 $(BIN)/python -m experiments.bench_env mode=sweep env=network
+	taskset -c 1 $(BIN)/python -m experiments.bench_env mode=dynaplex
 
 clean:
 	rm -rf $(VENV) outputs multirun .pytest_cache .ruff_cache

@@ -24,7 +24,7 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 
-from envs.network import Network, downstream_mean_demand
+from envs.network import Network, downstream_mean_demand, upstream_first
 from envs.transition import State
 
 ACTION_MODES = ("quantity", "discrete", "order_up_to", "raw")
@@ -42,10 +42,11 @@ def max_target(net: Network) -> np.ndarray:
     # downstream replenishment lead time (a generous bound, not an optimum).
     horizon = np.array([lt.max + 1 for lt in net.lead_times], dtype=float)
     downstream = np.zeros(net.num_nodes)
-    for _ in range(net.num_nodes):
-        for j in range(net.num_lanes):
+    order = upstream_first(net.lane_source, net.lane_destination, net.is_transfer, net.num_nodes)
+    for s in reversed(order):  # destinations before their sources
+        for j in net.lanes_out.lanes[net.lanes_out.ptr[s] : net.lanes_out.ptr[s + 1]]:
             if not net.is_transfer[j]:
-                s, d = net.lane_source[j], net.lane_destination[j]
+                d = net.lane_destination[j]
                 downstream[s] = max(downstream[s], downstream[d] + horizon[j])
     cover = horizon + downstream[net.lane_destination]
     mu = through[net.lane_destination] * cover

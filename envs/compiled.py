@@ -6,7 +6,9 @@ pipeline, demand, costs, arrivals, disruptions), the autoreset and the observati
 (``envs.observations``). Each env is a loop over its lanes and nodes on the network's CSR
 lane index, so a step costs O(B * (N + E)) with no Python overhead per node or lane.
 
-The noise is drawn by ``envs.noise.NoiseStream`` as before and fed to the kernel, so env
+The noise comes from ``envs.noise.NoiseStream``'s per-env uniforms, read in place and
+turned into demand and lead times in the kernel by the same tables as
+``NoiseStream.draw`` (copula or trace demand is drawn by the stream and fed in), so env
 i's draws, common random numbers and batch-size independence are unchanged. Every
 arithmetic operation is the one of the numpy reference, in the same order and float dtype
 (sums over a node's lanes and an env's costs in index order, as ``node_sum``/``env_sum``),
@@ -21,11 +23,16 @@ the first process after an install pays the compilation.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
+
 import numba
 import numpy as np
 
 from envs.network import Network
-from envs.noise import Noise
+from envs.noise import Noise, NoiseStream
+from envs.sampling import GUIDE_CELLS, GUIDE_STEPS
 from envs.transition import Costs, Flows, State, check_action
 from envs.transition import transition as numpy_transition
 
@@ -33,10 +40,10 @@ BACKENDS = ("numba", "numpy")
 
 # Action modes as the kernel sees them.
 _AS_QUANTITY, _SCALED_QUANTITY, _ORDER_UP_TO = 0, 1, 2
-_COST_NAMES = ("holding", "in_transit", "backlog", "lost_sales", "overflow", "ordering", "transfer")
+_GUIDE_CELLS, _GUIDE_STEPS = GUIDE_CELLS, GUIDE_STEPS
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always", error_model="numpy")
 def _sum_out(x, index_ptr, index_lanes, node, zero):
     """Sum of ``x`` over node's lanes in lane order, from zero (as ``np.add.at``)."""
     acc = zero
@@ -45,8 +52,16 @@ def _sum_out(x, index_ptr, index_lanes, node, zero):
     return acc
 
 
-@numba.njit(cache=True)
-def _kernel(flags, ints, consts, probs, action_map, layout, state0, fresh, noise, out):  # noqa: C901
+@numba.njit(cache=True, error_model="numpy")
+def _kernel(  # noqa: C901
+    flags, ints, consts, nonzero, probs, action_map, layout, state0, fresh, noise, sampler, out
+):
+    """One period of every env, writing into the ``out`` arrays (see ``CompiledStep``).
+
+    The sections follow ``envs.transition.transition``: 2. decision, 3. demand, 4. costs,
+    5. advance; then the autoreset and the observation. Scalars of the state's dtype come
+    from ``consts`` (``zero``, ``one``, ...) so no float32 sum is promoted to float64.
+    """
     mode, episode_length, build_obs, masks_down, switches_up, priority = flags
     (
         lane_source,
@@ -75,12 +90,20 @@ def _kernel(flags, ints, consts, probs, action_map, layout, state0, fresh, noise
         in_transit_holding,
         scalars,
     ) = consts
+    # Slots that can hold units per lane, and the entries with a nonzero cost weight: a
+    # zero-weight term adds +0.0 to an index-order sum, so skipping it keeps the bits.
+    slots, holding_nodes, overflow_nodes, backlog_d, lost_d, paid_lanes, repl, trans = nonzero
     node_failure, node_recovery, lane_failure, lane_recovery = probs
     scale, transfer_lane, rank_ptr, rank_lanes = action_map
-    obs_stock, obs_backlog, obs_pipe, season, season_table, flag_nodes, flag_lanes = layout
     on_hand0, backlog0, pipeline0, period0, node_up0, lane_up0 = state0
     initial_on_hand = fresh
     action, demand_in, lead_time, node_u, lane_u = noise
+    # In-kernel noise (when ``sample``): this period's uniforms are buffer[i, cursor] (as
+    # envs.noise.NoiseStream.draw reads them), turned into demand by the guide-table
+    # inverse CDF (envs.sampling) and into lead times by counting CDF steps.
+    sample, buffer, cursor, n_demand = sampler[0], sampler[1], sampler[2], sampler[3]
+    cdf, offsets, lengths, guide, wide, first_row, node_period = sampler[4]
+    stochastic, lead_steps, lead_support, base_lead = sampler[5]
     (
         on_hand,
         backlog,
@@ -108,7 +131,6 @@ def _kernel(flags, ints, consts, probs, action_map, layout, state0, fresh, noise
     zero, tiny, one, inv_scale = scalars[0], scalars[1], scalars[2], scalars[3]
     num_envs, num_lanes = action.shape
     num_nodes = on_hand0.shape[1]
-    lmax = pipeline0.shape[2]
     num_demand = demand_nodes.shape[0]
     quantity = np.empty(num_lanes)
     # Per-env scratch in the state dtype.
@@ -119,9 +141,50 @@ def _kernel(flags, ints, consts, probs, action_map, layout, state0, fresh, noise
     lane_cost = np.empty(num_lanes, dtype=on_hand0.dtype)
     arriving = np.empty(num_lanes, dtype=on_hand0.dtype)
     landed = np.empty(num_lanes, dtype=on_hand0.dtype)
+    req_row = np.empty(num_lanes, dtype=on_hand0.dtype)
+    ship = np.empty(num_lanes, dtype=on_hand0.dtype)
+    oh = np.empty(num_nodes, dtype=on_hand0.dtype)
+    dem_row = np.empty(num_demand)
+    lt_row = np.empty(num_lanes, dtype=np.int64)
+    num_stochastic = stochastic.shape[0]
+    n_lead = num_stochastic if sample else 0
 
     for i in range(num_envs):
-        oh = on_hand[i]
+        # ---- noise of this period
+        if sample:
+            for d in range(num_demand):
+                u = buffer[i, cursor, d]
+                row = first_row[d] + period0[i] % node_period[d]
+                key = row * _GUIDE_CELLS + np.int64(u * _GUIDE_CELLS)
+                start = offsets[row]
+                value = guide[key]
+                for _ in range(_GUIDE_STEPS):
+                    if cdf[start + value] <= u:
+                        value += 1
+                if wide[key]:  # count of the row's CDF entries <= u, by bisection
+                    lo, hi = 0, lengths[row]
+                    while lo < hi:
+                        mid = (lo + hi) // 2
+                        if cdf[start + mid] <= u:
+                            lo = mid + 1
+                        else:
+                            hi = mid
+                    value = lo
+                dem_row[d] = value
+            for e in range(num_lanes):
+                lt_row[e] = base_lead[e]
+            for j in range(num_stochastic):
+                u = buffer[i, cursor, n_demand + j]
+                k = 0
+                for r in range(lead_steps.shape[0]):
+                    if u >= lead_steps[r, j]:
+                        k += 1
+                lt_row[stochastic[j]] = lead_support[j, k]
+        else:
+            for d in range(num_demand):
+                dem_row[d] = demand_in[i, d]
+            for e in range(num_lanes):
+                lt_row[e] = lead_time[i, e]
         # ---- action mapping (envs.actions.ActionMap.to_quantities), in float64
         if mode == _AS_QUANTITY:
             for e in range(num_lanes):
@@ -136,8 +199,8 @@ def _kernel(flags, ints, consts, probs, action_map, layout, state0, fresh, noise
                 for n in range(num_nodes):
                     inbound[n] = zero
                 for e in range(num_lanes):
-                    in_transit = pipeline0[i, e, 0]
-                    for s in range(1, lmax):
+                    in_transit = zero
+                    for s in range(slots[e]):
                         in_transit += pipeline0[i, e, s]
                     arriving[e] = in_transit
                 for n in range(num_nodes):
@@ -161,8 +224,7 @@ def _kernel(flags, ints, consts, probs, action_map, layout, state0, fresh, noise
             if masks_down and not lane_up0[i, e]:
                 req = req * zero
             requested[i, e] = req
-        req_row = requested[i]
-        ship = shipped[i]
+            req_row[e] = req
         for n in range(num_nodes):
             if is_supplier[n]:
                 available[n] = supplier_capacity[n]
@@ -196,23 +258,25 @@ def _kernel(flags, ints, consts, probs, action_map, layout, state0, fresh, noise
                     ship[e] = base[e] + min(max(left - before, zero), rest)
                     before += rest
 
+        for e in range(num_lanes):
+            shipped[i, e] = ship[e]
         for n in range(num_nodes):
             sent = zero if is_supplier[n] else _sum_out(ship, out_ptr, out_lanes, n, zero)
             oh[n] = on_hand0[i, n] - sent
         # Lead time 0 lands at once.
         for e in range(num_lanes):
-            landed[e] = ship[e] if instant[e] and lead_time[i, e] == 0 else zero
+            landed[e] = ship[e] if instant[e] and lt_row[e] == 0 else zero
         for n in range(num_nodes):
             oh[n] += _sum_out(landed, in_ptr, in_lanes, n, zero)
             spill = max(oh[n] - storage_capacity[n], zero)
             oh[n] -= spill
             overflow[i, n] = spill
         # Pipeline advanced by one period; new shipments with lead time L >= 2 in slot L-2.
+        # (Slots at and beyond slots[e] stay 0: the output pipeline starts zeroed.)
         for e in range(num_lanes):
-            for s in range(lmax - 1):
+            for s in range(slots[e] - 1):
                 pipeline[i, e, s] = pipeline0[i, e, s + 1]
-            pipeline[i, e, lmax - 1] = zero
-            lt = lead_time[i, e]
+            lt = lt_row[e]
             arriving[e] = pipeline0[i, e, 0] + (ship[e] if lt == 1 else zero)
             if lt >= 2:
                 pipeline[i, e, lt - 2] += ship[e]
@@ -222,7 +286,7 @@ def _kernel(flags, ints, consts, probs, action_map, layout, state0, fresh, noise
             backlog[i, n] = zero
         for d in range(num_demand):
             n = demand_nodes[d]
-            flow_demand[i, d] = demand_in[i, d]
+            flow_demand[i, d] = dem_row[d]
             dem = flow_demand[i, d]
             last_demand[i, d] = dem
             stock = oh[n]
@@ -240,28 +304,28 @@ def _kernel(flags, ints, consts, probs, action_map, layout, state0, fresh, noise
 
         # ---- 4. costs on the end-of-period state, summed in index order
         pipe_cost = zero
-        for e in range(num_lanes):
-            for s in range(lmax):
+        for e in paid_lanes:
+            for s in range(slots[e]):
                 pipe_cost += pipeline[i, e, s] * in_transit_holding[e]
         arriving_cost = zero
-        for e in range(num_lanes):
+        for e in paid_lanes:
             arriving_cost += arriving[e] * in_transit_holding[e]
         for e in range(num_lanes):
             lane_cost[e] = (fixed_cost[e] if ship[e] > 0 else zero) + ship[e] * unit_cost[e]
         holding = zero
-        for n in range(num_nodes):
+        for n in holding_nodes:
             holding += oh[n] * holding_cost[n]
         backlog_cost = zero
         lost_cost = zero
-        for d in range(num_demand):
+        for d in backlog_d:
             backlog_cost += flow_backlog[i, d] * backlog_penalty[d]
-        for d in range(num_demand):
+        for d in lost_d:
             lost_cost += lost[i, d] * lost_penalty[d]
         ordering = zero
-        for e in range(num_lanes):
+        for e in repl:
             ordering += lane_cost[e] * is_replenishment[e]
         transfer = zero
-        for e in range(num_lanes):
+        for e in trans:
             transfer += lane_cost[e] * is_transfer[e]
 
         # ---- 5. advance to t+1: arrivals land (overflow disposed of), disruptions switch
@@ -271,7 +335,7 @@ def _kernel(flags, ints, consts, probs, action_map, layout, state0, fresh, noise
             oh[n] -= spill
             overflow[i, n] += spill
         overflow_cost_sum = zero
-        for n in range(num_nodes):
+        for n in overflow_nodes:
             overflow_cost_sum += overflow[i, n] * overflow_cost[n]
         for e in range(num_lanes):
             received[i, e] = landed[e] + arriving[e]
@@ -291,14 +355,19 @@ def _kernel(flags, ints, consts, probs, action_map, layout, state0, fresh, noise
         for n in range(num_nodes):
             u_up = node_up0[i, n]
             if switches_up:
-                u_up = node_u[i, n] >= node_failure[n] if u_up else node_u[i, n] < node_recovery[n]
+                u = buffer[i, cursor, n_demand + n_lead + n] if sample else node_u[i, n]
+                u_up = u >= node_failure[n] if u_up else u < node_recovery[n]
             node_up[i, n] = u_up
         for e in range(num_lanes):
             u_up = lane_up0[i, e]
             if switches_up:
-                u_up = lane_u[i, e] >= lane_failure[e] if u_up else lane_u[i, e] < lane_recovery[e]
+                j = n_demand + n_lead + num_nodes + e
+                u = buffer[i, cursor, j] if sample else lane_u[i, e]
+                u_up = u >= lane_failure[e] if u_up else u < lane_recovery[e]
             lane_up[i, e] = u_up
         period[i] = period0[i] + 1
+        for n in range(num_nodes):
+            on_hand[i, n] = oh[n]
 
         # ---- autoreset and observation
         truncated[i] = period[i] >= episode_length
@@ -319,12 +388,12 @@ def _kernel(flags, ints, consts, probs, action_map, layout, state0, fresh, noise
         )
         if truncated[i]:
             for n in range(num_nodes):
-                oh[n] = initial_on_hand[n]
+                on_hand[i, n] = initial_on_hand[n]
                 backlog[i, n] = zero
                 node_up[i, n] = True
             for e in range(num_lanes):
                 lane_up[i, e] = True
-                for s in range(lmax):
+                for s in range(slots[e]):
                     pipeline[i, e, s] = zero
             for d in range(num_demand):
                 last_demand[i, d] = zero
@@ -347,13 +416,13 @@ def _kernel(flags, ints, consts, probs, action_map, layout, state0, fresh, noise
                 obs[i, f] = final_obs[i, f]
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always", error_model="numpy")
 def _observe(
     i, obs, on_hand, backlog, pipeline, period, node_up, lane_up, last_demand, inv_scale, layout
 ):
     """Row i of the observation (envs.observations.ObservationLayout.build)."""
-    obs_stock, obs_backlog, obs_pipe, season, season_table, flag_nodes, flag_lanes = layout
-    lmax = pipeline.shape[2]
+    obs_stock, obs_backlog, pipe_lane, pipe_slot, season, season_table, flags = layout
+    flag_nodes, flag_lanes = flags
     f = 0
     for n in obs_stock:
         obs[i, f] = on_hand[i, n] * inv_scale
@@ -361,8 +430,8 @@ def _observe(
     for n in obs_backlog:
         obs[i, f] = backlog[i, n] * inv_scale
         f += 1
-    for flat in obs_pipe:
-        obs[i, f] = pipeline[i, flat // lmax, flat % lmax] * inv_scale
+    for j in range(pipe_lane.shape[0]):
+        obs[i, f] = pipeline[i, pipe_lane[j], pipe_slot[j]] * inv_scale
         f += 1
     for d in range(last_demand.shape[1]):
         obs[i, f] = last_demand[i, d] * inv_scale
@@ -378,6 +447,27 @@ def _observe(
     for e in flag_lanes:
         obs[i, f] = 1.0 if lane_up[i, e] else 0.0
         f += 1
+
+
+@functools.cache
+def keep_freed_memory() -> bool:
+    """Keep freed blocks in the heap instead of handing them back to the OS (glibc only).
+
+    Every step allocates its outputs afresh (a caller may keep them). glibc serves blocks
+    over 128 KiB with mmap and returns them on free, so each period page-faulted ~1 MB back
+    in: at 1024 envs that cost more than the kernel. Raising the mmap and trim thresholds
+    (``mallopt``, as ``MALLOC_MMAP_THRESHOLD_``/``MALLOC_TRIM_THRESHOLD_`` would) lets the
+    next step reuse the memory. Returns whether the thresholds were set.
+    """
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError, TypeError):
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    ok = mallopt(m_mmap_threshold, 64 * 2**20) and mallopt(m_trim_threshold, 256 * 2**20)
+    return bool(ok)
 
 
 class CompiledStep:
@@ -401,6 +491,7 @@ class CompiledStep:
     ):
         self.net = net
         self.dtype = np.dtype(dtype)
+        keep_freed_memory()
         k = net.typed(self.dtype)
         mode = _AS_QUANTITY
         if actions is not None and actions.mode == "quantity":
@@ -447,6 +538,21 @@ class CompiledStep:
             k.in_transit_holding,
             scalars,
         )
+
+        def nonzero(weights):
+            return np.flatnonzero(weights).astype(np.int64)
+
+        longest = np.array([lt.max for lt in net.lead_times], dtype=np.int64)
+        self._nonzero = (
+            np.maximum(longest - 1, 0),
+            nonzero(k.holding_cost),
+            nonzero(k.overflow_cost),
+            nonzero(k.backlog_penalty),
+            nonzero(k.lost_penalty),
+            nonzero(k.in_transit_holding),
+            nonzero(k.is_replenishment),
+            nonzero(k.is_transfer),
+        )
         self._probs = (net.node_failure, net.node_recovery, net.lane_failure, net.lane_recovery)
         if actions is None:
             self._action_map = (
@@ -472,34 +578,50 @@ class CompiledStep:
                 empty_idx,
                 empty_idx,
                 empty_idx,
+                empty_idx,
                 1,
                 np.zeros((1, 2), dtype=np.float32),
-                empty_idx,
-                empty_idx,
+                (empty_idx, empty_idx),
             )
             self.num_features = 0
         else:
             self._layout = (
                 np.asarray(layout.stock_nodes, dtype=np.int64),
                 np.asarray(layout.backlog_nodes, dtype=np.int64),
-                np.asarray(layout.pipe_flat, dtype=np.int64),
+                np.asarray(layout.pipe_flat // net.pipeline_length, dtype=np.int64),
+                np.asarray(layout.pipe_flat % net.pipeline_length, dtype=np.int64),
                 int(layout.season),
                 layout.season_table,
-                np.asarray(layout.flag_nodes, dtype=np.int64),
-                np.asarray(layout.flag_lanes, dtype=np.int64),
+                (
+                    np.asarray(layout.flag_nodes, dtype=np.int64),
+                    np.asarray(layout.flag_lanes, dtype=np.int64),
+                ),
             )
             self.num_features = len(layout.names)
         self._fresh = net.initial_on_hand.astype(self.dtype)
         self._no_uniforms = np.zeros((0, 0))
+        self._tables = None
+        self._no_noise = Noise(np.zeros((0, 0)), np.zeros((0, 0), dtype=np.int64))
+        i0, f0 = np.zeros(1, dtype=np.int64), np.zeros(1)
+        self._no_sampler = (
+            False,
+            np.zeros((0, 0, 0)),
+            0,
+            0,
+            (f0, i0, i0, i0, np.zeros(1, dtype=bool), i0, i0),
+            (i0[:0], np.zeros((0, 0)), np.zeros((0, 1), dtype=np.int64), i0),
+        )
 
     def __call__(
-        self, state: State, action: np.ndarray, noise: Noise
+        self, state: State, action: np.ndarray, noise: Noise | NoiseStream
     ) -> tuple[State, Costs, Flows, np.ndarray, np.ndarray | None, np.ndarray | None]:
         """One period of every env: ``(next_state, costs, flows, truncated, obs, final_obs)``.
 
         ``action`` [B, E] is in the action map's mode (float64, already validated finite);
-        ``next_state`` is after the autoreset; ``obs`` is None without a layout and
-        ``final_obs`` None unless some env's episode ended.
+        ``noise`` is this period's draws, or the stream to draw them from (in the kernel,
+        where the demand model allows: no trace, no copula). ``next_state`` is after the
+        autoreset; ``obs`` is None without a layout and ``final_obs`` None unless some
+        env's episode ended.
         """
         b, n, e, d = (
             state.num_envs,
@@ -513,7 +635,7 @@ class CompiledStep:
         nxt = State(
             on_hand=np.empty((b, n), dt),
             backlog=np.empty((b, n), dt),
-            pipeline=np.empty(state.pipeline.shape, dt),
+            pipeline=np.zeros(state.pipeline.shape, dt),
             period=np.empty(b, np.int64),
             node_up=np.empty((b, n), bool),
             lane_up=np.empty((b, e), bool),
@@ -536,14 +658,30 @@ class CompiledStep:
         f = self.num_features
         obs = np.empty((b, f), np.float32)
         final_obs = np.empty((b, f), np.float32)
-        switches = noise.node_disruption is not None
-        node_u = noise.node_disruption if switches else self._no_uniforms
-        lane_u = noise.lane_disruption if switches else self._no_uniforms
+        sampler = self._no_sampler
+        if isinstance(noise, NoiseStream):
+            if self._tables is None:  # constants of the network: built on first use
+                self._tables = (self.net.demand.inverse_cdf_tables(), noise.lead_time_tables)
+            demand_tables, lead_tables = self._tables
+            if demand_tables is None:
+                noise = noise.draw(state.period)
+            else:
+                buffer, cursor = noise.next_uniforms()
+                n_demand = noise.num_demand_uniforms
+                sampler = (True, buffer, cursor, n_demand, demand_tables, lead_tables)
+                noise = self._no_noise
+        if sampler[0]:
+            switches = self.net.has_disruptions
+        else:
+            switches = noise.node_disruption is not None
+        node_u = noise.node_disruption if noise.node_disruption is not None else self._no_uniforms
+        lane_u = noise.lane_disruption if noise.lane_disruption is not None else self._no_uniforms
         flags = self._flags[:4] + (self._flags[4] and switches,) + self._flags[5:]
         _kernel(
             flags,
             self._ints,
             self._consts,
+            self._nonzero,
             self._probs,
             self._action_map,
             self._layout,
@@ -566,6 +704,7 @@ class CompiledStep:
                 np.ascontiguousarray(node_u, dtype=np.float64),
                 np.ascontiguousarray(lane_u, dtype=np.float64),
             ),
+            sampler,
             (
                 nxt.on_hand,
                 nxt.backlog,

@@ -163,21 +163,42 @@ class DemandModel:
     def _build_tables(self) -> None:
         # One CDF row per (node, phase of that node's own season); node d's rows start at
         # _first_row[d], so a non-seasonal node has one row whatever its neighbours do.
-        tops = [[spec.top(m) for m in spec.multipliers()] for spec in self.specs]
-        entries = sum(t + 1 for row in tops for t in row)
+        # Nodes with the same spec share their rows (a 10,000-store network has few specs).
+        unique = list(dict.fromkeys(self.specs))
+        tops = {spec: [spec.top(m) for m in spec.multipliers()] for spec in unique}
+        entries = sum(t + 1 for row in tops.values() for t in row)
         if entries > MAX_TABLE_ENTRIES:  # checked before anything is allocated
             raise ConfigError(
                 f"nodes: the demand tables would hold {entries} values (at most "
                 f"{MAX_TABLE_ENTRIES}); lower the demand means/stds or the season periods"
             )
-        pmfs, first = [], []
-        for spec, row in zip(self.specs, tops):
-            first.append(len(pmfs))
-            pmfs += [spec.pmf(m, t) for m, t in zip(spec.multipliers(), row)]
+        pmfs, first, row_of = [], [], {}
+        for spec in self.specs:
+            if spec not in row_of:
+                row_of[spec] = len(pmfs)
+                pmfs += [spec.pmf(m, t) for m, t in zip(spec.multipliers(), tops[spec])]
+            first.append(row_of[spec])
         self._sampler = StackedInverseCDF(pmfs)
         self._first_row = np.array(first, dtype=np.int64)
         self._node_period = np.array([s.season_period for s in self.specs], dtype=np.int64)
         self._seasonal = bool(np.any(self._node_period > 1))
+
+    def inverse_cdf_tables(self) -> tuple[np.ndarray, ...] | None:
+        """The sampler's tables for compiled code: (cdf, row offsets, row lengths, guide,
+        wide, first row per node, season period per node); None when demand is a trace
+        or copula-correlated (only ``draw`` samples those)."""
+        if self.trace is not None or self.cholesky is not None:
+            return None
+        sampler = self._sampler
+        return (
+            sampler.cdf,
+            sampler.offsets,
+            np.array([len(r) for r in sampler.rows], dtype=np.int64),
+            sampler.guide,
+            sampler.wide,
+            self._first_row,
+            self._node_period,
+        )
 
     def pmf(self, node: int, period: int = 0) -> np.ndarray:
         """Demand pmf of one node in a given period (for exact baselines)."""

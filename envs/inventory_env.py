@@ -60,6 +60,7 @@ class InventoryNetworkVecEnv(SimulatorView, VectorEnv):
         seed: root seed; ``reset(seed=...)`` restarts the streams.
         autoreset_mode: ``SAME_STEP`` (default) or ``NEXT_STEP`` (an ``AutoresetMode``
             or its name), see the module docstring.
+        backend: ``numba`` (compiled step, default) or ``numpy`` (reference); same numbers.
     """
 
     metadata = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": []}
@@ -74,11 +75,12 @@ class InventoryNetworkVecEnv(SimulatorView, VectorEnv):
         seed: int | None = None,
         render_mode: str | None = None,
         autoreset_mode: AutoresetMode | str = AutoresetMode.SAME_STEP,
+        backend: str = "numba",
     ):
         self.autoreset_mode = _autoreset_mode(autoreset_mode, self.autoreset_modes)
         # Gymnasium's wrappers read the mode from metadata, TorchRL from the attribute.
         self.metadata = {**type(self).metadata, "autoreset_mode": self.autoreset_mode}
-        self.sim = Simulator(network, num_envs, episode_length, action_mode, seed)
+        self.sim = Simulator(network, num_envs, episode_length, action_mode, seed, backend=backend)
         self.num_envs = self.sim.num_envs
         self.render_mode = render_mode
         self.single_action_space = self.sim.actions.space
@@ -156,10 +158,13 @@ class InventoryNetworkEnv(SimulatorView, gym.Env):
         seed: int | None = None,
         env_index: int = 0,
         render_mode: str | None = None,
+        backend: str = "numba",
     ):
         # Episode end is handled here (not by the simulator's autoreset): episode_length
         # is passed as "never" to the core and checked below.
-        self.sim = Simulator(network, 1, 2**62, action_mode, seed, first_env=env_index)
+        self.sim = Simulator(
+            network, 1, 2**62, action_mode, seed, first_env=env_index, backend=backend
+        )
         self.episode_length = int(episode_length)
         self.render_mode = render_mode
         self.action_space = self.sim.actions.space

@@ -307,21 +307,43 @@ def _one_hot(node_of_lane: np.ndarray, num_nodes: int) -> sparse.csr_array:
     return sparse.csr_array((np.ones(e), node_of_lane, np.arange(e + 1)), shape=(e, num_nodes))
 
 
+def upstream_first(
+    source: np.ndarray, destination: np.ndarray, is_transfer: np.ndarray, num_nodes: int
+) -> list[int]:
+    """Nodes in topological order of the replenishment lanes (every lane's source before
+    its destination; Kahn's algorithm, O(N + E)). Transfer lanes are ignored."""
+    indeg = np.zeros(num_nodes, dtype=np.int64)
+    succ: list[list[int]] = [[] for _ in range(num_nodes)]
+    for s, d, t in zip(source.tolist(), destination.tolist(), is_transfer.tolist()):
+        if not t:
+            succ[s].append(d)
+            indeg[d] += 1
+    order = [n for n in range(num_nodes) if indeg[n] == 0]
+    for n in order:  # grows while it is read
+        for m in succ[n]:
+            indeg[m] -= 1
+            if indeg[m] == 0:
+                order.append(m)
+    return order
+
+
 def downstream_mean_demand(
     source: np.ndarray, destination: np.ndarray, is_transfer: np.ndarray, net_demand: np.ndarray
 ) -> np.ndarray:
     """Mean demand per period served through each node: its own plus that of every node it
     reaches by replenishment lanes, split evenly among a node's replenishment sources."""
     n = len(net_demand)
+    replenish = ~np.asarray(is_transfer, dtype=bool)
+    n_src = np.bincount(destination[replenish], minlength=n)
+    out_lanes: list[list[int]] = [[] for _ in range(n)]
+    for j in np.flatnonzero(replenish).tolist():
+        out_lanes[source[j]].append(j)  # lane order within a node
     through = net_demand.astype(float).copy()
-    # Nodes in reverse topological order: repeat relaxation N times (networks are small).
-    for _ in range(n):
-        updated = net_demand.astype(float).copy()
-        for s, d, t in zip(source, destination, is_transfer):
-            if not t:
-                n_src = np.sum((destination == d) & ~is_transfer)
-                updated[s] += through[d] / max(n_src, 1)
-        through = updated
+    # Downstream nodes first, so each node adds its destinations' final values in lane order.
+    for s in reversed(upstream_first(source, destination, is_transfer, n)):
+        for j in out_lanes[s]:
+            d = destination[j]
+            through[s] += through[d] / max(n_src[d], 1)
     return through
 
 

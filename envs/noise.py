@@ -35,6 +35,9 @@ class Noise:
     lane_disruption: np.ndarray | None = None
 
 
+BUFFER_UNIFORMS = 2**22  # uniforms buffered per stream at most by default (32 MiB)
+
+
 class NoiseStream:
     """Per-env random streams for a network.
 
@@ -43,7 +46,10 @@ class NoiseStream:
         num_envs: B, the number of envs.
         seed: root seed; env i uses ``SeedSequence(seed, spawn_key=(first_env + i,))``.
         first_env: index of the first env (lets a sub-batch reproduce envs of a larger one).
-        block: periods of uniforms drawn per env per generator call.
+        block: periods of uniforms drawn per env per generator call; by default 128, fewer
+            when the buffer of B x block x width uniforms would pass ``BUFFER_UNIFORMS``
+            (a 10,000-node network). Each env's stream is consumed in the same order
+            whatever the block, so the draws do not depend on it.
     """
 
     def __init__(
@@ -52,16 +58,18 @@ class NoiseStream:
         num_envs: int,
         seed: int | None = 0,
         first_env: int = 0,
-        block: int = 128,
+        block: int | None = None,
     ):
         self.net = net
         self.num_envs = num_envs
-        self.block = block
         self._stochastic_lanes = net.stochastic_lanes
         self._n_demand = 0 if net.demand.trace is not None else net.num_demand_nodes
         self._n_lead = len(self._stochastic_lanes)
         self._n_disrupt = net.num_nodes + net.num_lanes if net.has_disruptions else 0
         self.width = self._n_demand + self._n_lead + self._n_disrupt
+        if block is None:
+            block = int(np.clip(BUFFER_UNIFORMS // max(1, num_envs * self.width), 1, 128))
+        self.block = block
         # Lead-time supports are short: count the CDF steps each uniform passes, one
         # comparison per support point (padding steps at 2.0 are never passed).
         lanes = self._stochastic_lanes
@@ -100,12 +108,34 @@ class NoiseStream:
             np.maximum(self._buffer, np.finfo(float).tiny, out=self._buffer)
         self._cursor = 0
 
-    def draw(self, period: np.ndarray) -> Noise:
-        """The next period's noise for every env, given each env's period index [B]."""
+    def next_uniforms(self) -> tuple[np.ndarray, int]:
+        """Advance every stream by one period: the buffer of uniforms [B, block, width] and
+        the index of this period's row in it (``envs.compiled`` reads them in place)."""
         if self._cursor >= self.block:
             self._refill()
-        u = self._buffer[:, self._cursor]
         self._cursor += 1
+        return self._buffer, self._cursor - 1
+
+    @property
+    def num_demand_uniforms(self) -> int:
+        """Uniforms per period that drive demand (the first of each row; 0 for a trace)."""
+        return self._n_demand
+
+    @property
+    def lead_time_tables(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """How uniforms become lead times: (stochastic lanes [S], CDF steps [W-1, S],
+        supports [S, W], the lead time of every lane when deterministic [E])."""
+        return (
+            self._stochastic_lanes.astype(np.int64),
+            self._lead_steps,
+            self._lead_support,
+            np.ascontiguousarray(self.net.lead_time_support[:, 0], dtype=np.int64),
+        )
+
+    def draw(self, period: np.ndarray) -> Noise:
+        """The next period's noise for every env, given each env's period index [B]."""
+        buffer, cursor = self.next_uniforms()
+        u = buffer[:, cursor]
         net = self.net
         demand = net.demand.draw(u[:, : self._n_demand], period)
         lead_time = self._base_lead_time

@@ -22,6 +22,7 @@ from hydra.core.config_store import ConfigStore
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
+from envs.hub_and_spoke import hub_and_spoke_config
 from envs.network import Network, build_network
 from envs.schema import ConfigError, validate_network
 
@@ -36,6 +37,7 @@ PRESETS = {
     "OWMRTransship": "owmr_transship",
     "Network": "network",
     "Custom": "custom",
+    "HubAndSpoke": "hub_and_spoke",
 }
 
 
@@ -61,6 +63,10 @@ class EnvConfig:
     fixed_cost: Any = None
     unmet: Any = None
     transfer_cost: Any = None
+    generator: str | None = None
+    """A network generator that replaces ``network``: ``hub_and_spoke`` (envs.hub_and_spoke)."""
+    regions: Any = None
+    stores_per_region: Any = None
 
 
 ConfigStore.instance().store(group="env", name="_schema", node=EnvConfig)
@@ -91,9 +97,20 @@ def load_env_config(
 
 
 def network_config(env_cfg: Any) -> Any:
-    """The network config of an env config: its ``network``, or its ``edge_list`` file."""
+    """The network config of an env config: its ``network``, its ``edge_list`` file, or
+    the network its ``generator`` builds."""
     if env_cfg.get("edge_list"):
         return read_edge_list(env_cfg["edge_list"])
+    generator = env_cfg.get("generator")
+    if generator == "hub_and_spoke":
+        knobs = ("demand_mean", "holding_cost", "penalty", "transfer_cost")
+        return hub_and_spoke_config(
+            env_cfg.get("regions"),
+            env_cfg.get("stores_per_region"),
+            **{k: float(env_cfg[k]) for k in knobs if env_cfg.get(k) is not None},
+        )
+    if generator is not None:
+        raise ValueError(f"env.generator: unknown {generator!r}; known: ['hub_and_spoke']")
     return env_cfg["network"]
 
 
@@ -102,6 +119,8 @@ def make_network(env_cfg: Any) -> Network:
     (or the edge-list file and its ``nodes.<name>`` / ``edges[j]``)."""
     if env_cfg.get("edge_list"):
         return build_network(read_edge_list(env_cfg["edge_list"]))
+    if env_cfg.get("generator") is not None:  # e.g. hub_and_spoke: a generated network
+        return build_network(network_config(env_cfg), prefix=f"env.{env_cfg['generator']}")
     return build_network(env_cfg["network"], prefix="env.network")
 
 

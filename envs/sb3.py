@@ -35,8 +35,9 @@ class InventoryNetworkSB3VecEnv(SimulatorView, VecEnv):
         episode_length: int = 200,
         action_mode: str = "order_up_to",
         seed: int | None = None,
+        backend: str = "numba",
     ):
-        self.sim = Simulator(network, num_envs, episode_length, action_mode, seed)
+        self.sim = Simulator(network, num_envs, episode_length, action_mode, seed, backend=backend)
         self.render_mode = None
         self.last_info: dict[str, np.ndarray] = {}
         self._actions: np.ndarray | None = None

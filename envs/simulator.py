@@ -131,8 +131,9 @@ class Simulator:
         action = self.actions.check(action, self.num_envs)
         if self.actions.mode in ("raw", "discrete"):
             action = np.minimum(action, MAX_UNITS)  # see ActionMap.to_quantities
-        noise = self.noise.draw(self.state.period)
-        state, costs, flows, truncated, obs, final_obs = self._compiled(self.state, action, noise)
+        # The kernel draws this period's noise from the streams' uniforms itself.
+        step = self._compiled(self.state, action, self.noise)
+        state, costs, flows, truncated, obs, final_obs = step
         self.state = state
         return StepResult(
             obs=obs,

@@ -150,7 +150,7 @@ def initial_state(net: Network, num_envs: int, dtype: np.dtype = np.float64) -> 
     """
     b, n, e = num_envs, net.num_nodes, net.num_lanes
     return State(
-        on_hand=np.repeat(net.initial_on_hand[None, :].astype(dtype), b, axis=0),  # own copy
+        on_hand=np.tile(net.initial_on_hand.astype(dtype), (b, 1)),
         backlog=np.zeros((b, n), dtype=dtype),
         pipeline=np.zeros((b, e, net.pipeline_length), dtype=dtype),
         period=np.zeros(b, dtype=np.int64),

@@ -156,6 +156,8 @@ class BenchmarkConfig(Section):
 class BenchEnvConfig(Section):
     """What ``experiments.bench_env`` reads."""
 
+    mode: Literal["single", "sweep", "dynaplex"] = "single"
+    backend: Literal["numba", "numpy"] = "numba"
     num_envs: Count
     action_mode: str
     steps: Count
