@@ -46,10 +46,10 @@ def test_every_readme_command_composes():
         module, *args = command.split()
         if module not in apps or "--config-dir" in args or any("<B>" in a for a in args):
             continue  # collect is a plain CLI; own presets are tested in test_own_presets
-        overrides = [
-            a.split(",")[0].replace("<stamp>", "STAMP")
+        overrides = [  # "[x]" marks an optional override; a sweep's first value
+            a.strip("[]").split(",")[0].replace("<stamp>", "STAMP")
             for a in args
-            if a != "-m" and "<preset>" not in a
+            if a not in ("-m", "...") and "<preset>" not in a
         ]
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
             compose(apps[module], overrides=overrides, return_hydra_config=True)
