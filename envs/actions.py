@@ -25,7 +25,7 @@ import gymnasium as gym
 import numpy as np
 
 from envs.network import Network, downstream_mean_demand, upstream_first
-from envs.transition import State
+from envs.transition import State, check_action
 
 ACTION_MODES = ("quantity", "discrete", "order_up_to", "raw")
 MAX_UNITS = float(2**24)
@@ -95,23 +95,7 @@ class ActionMap:
     def check(self, action: np.ndarray, num_envs: int) -> np.ndarray:
         """The action as floats [B, E]; raises ``ValueError`` for a wrong shape (batch size
         included) or a NaN/inf, the same way in every mode."""
-        net = self.net
-        try:
-            action = np.asarray(action, dtype=float)
-        except (TypeError, ValueError):
-            raise ValueError(f"action: expected numbers, got {action!r}") from None
-        if action.shape != (num_envs, net.num_lanes):
-            raise ValueError(
-                f"action: expected shape [{num_envs}, {net.num_lanes}] (num_envs x one entry "
-                f"per lane {list(net.lane_names)}), got {list(action.shape)}"
-            )
-        if not np.isfinite(action).all():
-            env, lane = np.argwhere(~np.isfinite(action))[0]
-            raise ValueError(
-                f"action: non-finite value {float(action[env, lane])!r} for lane "
-                f"{net.lane_names[lane]!r} in env {env}"
-            )
-        return action
+        return check_action(self.net, action, np.float64, num_envs)
 
     def to_quantities(self, action: np.ndarray, state: State) -> np.ndarray:
         """Quantities per lane [B, E] for a batch of actions in this mode.

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, fields
+from typing import Any
 
 import numpy as np
 
@@ -160,18 +161,26 @@ def initial_state(net: Network, num_envs: int, dtype: np.dtype = np.float64) -> 
     )
 
 
-def check_action(net: Network, action: np.ndarray, dtype: np.dtype = np.float64) -> np.ndarray:
-    """Validate an action of order quantities per lane [B, E]; raise on NaN/inf or shape."""
-    action = np.asarray(action, dtype=dtype)
-    if action.ndim != 2 or action.shape[1] != net.num_lanes:
+def check_action(
+    net: Network, action: Any, dtype: np.dtype = np.float64, num_envs: int | None = None
+) -> np.ndarray:
+    """An action of one entry per lane and env [B, E] as floats; raises ``ValueError`` for
+    non-numbers, a wrong shape (``num_envs`` rows when given) or a NaN/inf. The one action
+    check of the simulator: ``ActionMap.check`` and both backends' transitions call it."""
+    try:
+        action = np.asarray(action, dtype=dtype)
+    except (TypeError, ValueError):
+        raise ValueError(f"action: expected numbers, got {action!r}") from None
+    rows = "num_envs" if num_envs is None else num_envs
+    if action.ndim != 2 or action.shape[1] != net.num_lanes or num_envs not in (None, len(action)):
         raise ValueError(
-            f"action: expected shape [num_envs, {net.num_lanes}] (one quantity per lane "
-            f"{list(net.lane_names)}), got {action.shape}"
+            f"action: expected shape [{rows}, {net.num_lanes}] (num_envs x one entry per lane "
+            f"{list(net.lane_names)}), got {list(action.shape)}"
         )
     if not np.isfinite(action).all():
         env, lane = np.argwhere(~np.isfinite(action))[0]
         raise ValueError(
-            f"action: non-finite quantity {action[env, lane]!r} for lane "
+            f"action: non-finite value {float(action[env, lane])!r} for lane "
             f"{net.lane_names[lane]!r} in env {env}"
         )
     return action
