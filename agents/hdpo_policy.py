@@ -296,10 +296,12 @@ class TorchActionMap:
         self.actions = actions
         net = actions.net
         self.net = net
-        self.by_rank = [torch.as_tensor(lanes) for lanes in actions._replenish_by_rank]
-        self.dest = [
-            torch.as_tensor(net.lane_destination[lanes]) for lanes in actions._replenish_by_rank
-        ]
+        # Lanes into one node order in lane order (envs.actions): one group per rank.
+        ranks = _replenishment_ranks(net)
+        replenish = np.flatnonzero(~net.is_transfer)
+        groups = [replenish[ranks[replenish] == r] for r in np.unique(ranks[replenish])]
+        self.by_rank = [torch.as_tensor(lanes) for lanes in groups]
+        self.dest = [torch.as_tensor(net.lane_destination[lanes]) for lanes in groups]
 
     def __call__(
         self, action: torch.Tensor, state: TorchState, straight_through: bool = True
