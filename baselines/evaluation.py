@@ -106,8 +106,6 @@ def evaluate(
         record: keep the first ``record`` periods of env 0's on-hand, backlog, demand, lost
             sales and shipments in ``trajectory`` (for plots).
     """
-    if periods <= warmup:
-        raise ValueError(f"periods: must exceed warmup={warmup}, got {periods}")
     policy.reset(net=net, num_envs=num_envs, seed=seed)
     stream = NoiseStream(net, num_envs, seed)
     meter = KPIMeter(net)

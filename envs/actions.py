@@ -94,8 +94,16 @@ class ActionMap:
 
     def check(self, action: np.ndarray, num_envs: int) -> np.ndarray:
         """The action as floats [B, E]; raises ``ValueError`` for a wrong shape (batch size
-        included) or a NaN/inf, the same way in every mode."""
-        return check_action(self.net, action, np.float64, num_envs)
+        included) or a NaN/inf, the same way in every mode. Quantity modes (``raw``,
+        ``discrete``) are cut to ``MAX_UNITS``: a huge finite quantity would overflow a
+        float32 state to inf, so it becomes the largest whole number float32 holds exactly,
+        which the transition then clips to the lane's capacity like any other
+        over-capacity quantity (counted in ``clipped``). Both backends call this, before
+        the period's noise is drawn."""
+        action = check_action(self.net, action, np.float64, num_envs)
+        if self.mode in ("raw", "discrete"):
+            return np.minimum(action, MAX_UNITS)
+        return action
 
     def to_quantities(self, action: np.ndarray, state: State) -> np.ndarray:
         """Quantities per lane [B, E] for a batch of actions in this mode.
@@ -105,10 +113,7 @@ class ActionMap:
         """
         action = self.check(action, state.num_envs)
         if self.mode in ("raw", "discrete"):
-            # A huge finite quantity would overflow a float32 state to inf: cut it to the
-            # largest whole number float32 holds exactly; the transition then clips it to the
-            # lane's capacity like any other over-capacity quantity (counted in ``clipped``).
-            return np.minimum(action, MAX_UNITS)
+            return action
         clipped = np.clip(action, -1.0, 1.0)
         # Replenishment lanes map [-1, 1] onto [0, scale]; transfer lanes map only the
         # positive half, so an untrained policy (actions near 0) does not churn stock sideways.

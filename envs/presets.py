@@ -117,11 +117,13 @@ def network_config(env_cfg: Any) -> Any:
 def make_network(env_cfg: Any) -> Network:
     """Build and validate the network of an env config; errors name ``env.network.<path>``
     (or the edge-list file and its ``nodes.<name>`` / ``edges[j]``)."""
-    if env_cfg.get("edge_list"):
-        return build_network(read_edge_list(env_cfg["edge_list"]))
-    if env_cfg.get("generator") is not None:  # e.g. hub_and_spoke: a generated network
-        return build_network(network_config(env_cfg), prefix=f"env.{env_cfg['generator']}")
-    return build_network(env_cfg["network"], prefix="env.network")
+    if env_cfg.get("edge_list"):  # errors name the file and its entries
+        prefix = ""
+    elif env_cfg.get("generator") is not None:  # e.g. hub_and_spoke: a generated network
+        prefix = f"env.{env_cfg['generator']}"
+    else:
+        prefix = "env.network"
+    return build_network(network_config(env_cfg), prefix=prefix)
 
 
 def read_edge_list(path: str) -> dict:

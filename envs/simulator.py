@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from envs.actions import MAX_UNITS, ActionMap
+from envs.actions import ActionMap
 from envs.compiled import BACKENDS, CompiledStep
 from envs.network import Network, build_network
 from envs.noise import NoiseStream
@@ -129,8 +129,6 @@ class Simulator:
     def _step_compiled(self, action: np.ndarray) -> StepResult:
         # The same checks as the numpy path (ActionMap.check), before the noise is drawn.
         action = self.actions.check(action, self.num_envs)
-        if self.actions.mode in ("raw", "discrete"):
-            action = np.minimum(action, MAX_UNITS)  # see ActionMap.to_quantities
         # The kernel draws this period's noise from the streams' uniforms itself.
         step = self._compiled(self.state, action, self.noise)
         state, costs, flows, truncated, obs, final_obs = step

@@ -81,8 +81,11 @@ def time_vector_env(env: InventoryNetworkVecEnv, actions: np.ndarray, steps: int
     return time.perf_counter() - start
 
 
-def throughput(net, num_envs: int, cfg: DictConfig, steps: int, action_mode: str) -> dict:
-    """Best-of-``cfg.repeats`` env-steps/s (wall and CPU) of a VectorEnv of ``net``."""
+def timed_vector_env(
+    net, num_envs: int, cfg: DictConfig, steps: int, action_mode: str
+) -> tuple[InventoryNetworkVecEnv, np.ndarray, float, float]:
+    """A VectorEnv of ``net``, its bank of random actions, and the best-of-``cfg.repeats``
+    wall and CPU seconds of ``steps`` batched steps (after ``cfg.warmup_steps``)."""
     vec = InventoryNetworkVecEnv(
         net,
         num_envs=num_envs,
@@ -100,6 +103,12 @@ def throughput(net, num_envs: int, cfg: DictConfig, steps: int, action_mode: str
         start = time.process_time()
         wall = min(wall, time_vector_env(vec, bank, steps))
         cpu = min(cpu, time.process_time() - start)
+    return vec, bank, wall, cpu
+
+
+def throughput(net, num_envs: int, cfg: DictConfig, steps: int, action_mode: str) -> dict:
+    """Best-of-``cfg.repeats`` env-steps/s (wall and CPU) of a VectorEnv of ``net``."""
+    _, _, wall, cpu = timed_vector_env(net, num_envs, cfg, steps, action_mode)
     return {
         "num_envs": num_envs,
         "num_nodes": net.num_nodes,
@@ -202,18 +211,9 @@ def measure(cfg: DictConfig) -> dict:
         return result
     net = make_network(cfg.env)
     settings = {"episode_length": cfg.env.episode_length, "action_mode": cfg.action_mode}
-    vec = InventoryNetworkVecEnv(
-        net, num_envs=cfg.num_envs, seed=cfg.seed, backend=cfg.backend, **settings
+    vec, bank, seconds, cpu_seconds = timed_vector_env(
+        net, cfg.num_envs, cfg, cfg.steps, cfg.action_mode
     )
-    vec.reset(seed=cfg.seed)
-    vec.action_space.seed(cfg.seed)
-    bank = np.stack([vec.action_space.sample() for _ in range(16)])
-    time_vector_env(vec, bank, cfg.warmup_steps)
-    seconds = cpu_seconds = float("inf")
-    for _ in range(cfg.repeats):
-        start = time.process_time()
-        seconds = min(seconds, time_vector_env(vec, bank, cfg.steps))
-        cpu_seconds = min(cpu_seconds, time.process_time() - start)
     vec_rate = cfg.num_envs * cfg.steps / seconds
 
     singles = [
