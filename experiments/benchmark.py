@@ -50,8 +50,10 @@ def train_config(
     env: str, env_overrides: list[str], agent: str, overrides: list[str]
 ) -> DictConfig:
     """The ``train`` config of one agent on one scenario, composed like the train entry
-    point's (so ``agent.model.*`` and ``train.*`` overrides mean the same thing)."""
-    args = [f"env={env}", f"agent={agent}", *env_overrides, *overrides]
+    point's (so ``agent.model.*`` and ``train.*`` overrides mean the same thing), but
+    without the per-pair defaults of ``conf/env_agent``: a benchmark states its agents'
+    settings itself (``benchmark.train``, each agent's ``overrides``)."""
+    args = [f"env={env}", f"agent={agent}", "~env_agent", *env_overrides, *overrides]
     return compose(config_name="train", overrides=args)
 
 
