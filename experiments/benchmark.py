@@ -62,7 +62,7 @@ def check_benchmark(cfg: DictConfig) -> None:
     bench = cfg.benchmark
     for scenario in bench.scenarios:
         name = str(scenario.name)
-        env_overrides = [str(o) for o in scenario.get("overrides", [])]
+        env_overrides = [str(o) for o in scenario.overrides]
         try:  # the app's search path: invnet's conf/ and any --config-dir
             base = compose(config_name="train", overrides=[f"env={scenario.env}", *env_overrides])
         except MissingConfigException:
@@ -79,21 +79,19 @@ def check_benchmark(cfg: DictConfig) -> None:
 
 def agent_overrides(bench: DictConfig, spec: DictConfig) -> list[str]:
     """The overrides of one agent's train config: its own, then ``benchmark.train``."""
-    overrides = [str(o) for o in spec.get("overrides", [])]
-    return overrides + [f"train.{k}={v}" for k, v in _flat(bench.get("train") or {})]
+    overrides = [str(o) for o in spec.overrides]
+    return overrides + [f"train.{k}={v}" for k, v in _flat(bench.train)]
 
 
 def run_scenario(cfg: DictConfig, scenario: DictConfig, run_dir: Path) -> tuple[list[dict], dict]:
     """Every policy on one scenario; returns the table rows and the learning curves."""
     bench = cfg.benchmark
     name = str(scenario.name)
-    env_overrides = [str(o) for o in scenario.get("overrides", [])]
+    env_overrides = [str(o) for o in scenario.overrides]
     base = compose(config_name="train", overrides=[f"env={scenario.env}", *env_overrides])
     env_cfg = base.env
     net = make_network(env_cfg)
-    names = reference_names(
-        list(scenario.get("baselines") or bench.baselines), net, bench.get("optimal", "auto")
-    )
+    names = reference_names(list(scenario.baselines or bench.baselines), net, bench.optimal)
     log.info("%s: tuning %s", name, names)
     t0 = time.time()
     tuned = make_references(names, net, tune=bench.tune)
@@ -110,7 +108,7 @@ def run_scenario(cfg: DictConfig, scenario: DictConfig, run_dir: Path) -> tuple[
     groups: dict[str, list[str]] = {}
     seed_groups: dict[str, list[str]] = {}
     for spec in bench.agents:
-        label = str(spec.get("name", spec.agent))
+        label = str(spec.name or spec.agent)
         overrides = agent_overrides(bench, spec)
         # A top-level seed (e.g. a sweep seed=0,1,2) is the agents' training seed.
         for seed in spec.seeds if cfg.get("seed") is None else [cfg.seed]:

@@ -114,7 +114,7 @@ def test_optuna_sweep_minimises_the_train_cost(tmp_path):
         "train.optimal=false",
         "train.eval={envs: 4, periods: 60, warmup: 10, seed: 2024}",
         "train.final_eval={envs: 4, periods: 60, warmup: 10, seed: 12345}",
-        "+train.tune={envs: 4, periods: 60, warmup: 10, eval_envs: 4}",
+        "train.tune={envs: 4, periods: 60, warmup: 10, eval_envs: 4}",
     ]
     out = subprocess.run(
         [
