@@ -91,10 +91,10 @@ def run_scenario(cfg: DictConfig, scenario: DictConfig, run_dir: Path) -> tuple[
     base = compose(config_name="train", overrides=[f"env={scenario.env}", *env_overrides])
     env_cfg = base.env
     net = make_network(env_cfg)
-    names = reference_names(list(scenario.baselines or bench.baselines), net, bench.optimal)
-    log.info("%s: tuning %s", name, names)
+    baselines = reference_names(list(scenario.baselines or bench.baselines), net, bench.optimal)
+    log.info("%s: tuning %s", name, [b.name for b in baselines])
     t0 = time.time()
-    tuned = make_references(names, net, tune=bench.tune)
+    tuned = make_references(baselines, net, tune=bench.tune)
     tune_seconds = time.time() - t0
     policies = {n: p for n, (p, _) in tuned.items()}
     kinds = {n: ("optimum" if n == OPTIMAL else "baseline") for n in policies}

@@ -35,7 +35,7 @@ import envs.presets  # noqa: F401  (registers the env schema in Hydra's ConfigSt
 from agents.runs import load_run_policy
 from baselines.evaluation import evaluate
 from baselines.registry import make_policy
-from envs.presets import make_network
+from envs.presets import EnvConfig, make_network
 from experiments.job import env_preset, run_job, run_main, write_results
 from experiments.params import EvaluateConfig, check
 
@@ -48,7 +48,7 @@ def run(cfg: DictConfig, run_dir: Path, policy_name: str = "") -> dict[str, Any]
     ev, tune_cfg = cfg.eval, cfg.tune
     if policy_name == "agent":  # a trained agent, on the env of its own training run
         policy, trained = load_run_policy(cfg.policy.run, cfg.policy.checkpoint)
-        cfg.env = trained.config.env
+        cfg.env = OmegaConf.merge(EnvConfig, trained.config.env)  # typed, as composed
         net = trained.net
         params = {
             "policy": str(trained.config.agent.name),
@@ -57,7 +57,7 @@ def run(cfg: DictConfig, run_dir: Path, policy_name: str = "") -> dict[str, Any]
         }
     else:
         net = make_network(cfg.env)
-        tuning = bool(cfg.policy.get("tune", False))
+        tuning = bool(cfg.policy.tune)
         if tuning and int(ev.seed) in (int(tune_cfg.seed), int(tune_cfg.seed) + 1):
             print(
                 f"warning: eval.seed={ev.seed} is the tuning noise; the cost will be optimistic",

@@ -31,6 +31,8 @@ from pydantic import (
     GetPydanticSchema,
 )
 
+import baselines.policy_config  # noqa: F401  (registers the policy schemas)
+from baselines.references import Baseline
 from baselines.tuning import TuneBudget
 from envs.presets import EnvConfig
 from envs.schema import field_error, parse, plain, whole_number
@@ -85,6 +87,11 @@ def _warmup_inside(ev: EvalConfig) -> EvalConfig:
 
 Eval = Annotated[EvalConfig, AfterValidator(_warmup_inside)]
 
+BaselineEntry = Annotated[Any, AfterValidator(Baseline.of)]
+"""A baseline: a policy name (``s_S``) or ``{policy: base_stock, transfers: rebalance}``
+(``baselines.references.Baseline``). ``Any`` for Hydra: OmegaConf cannot type "a string
+or a mapping"; ``Baseline.of`` checks it."""
+
 
 @dataclass
 class TuneConfig(TuneBudget):
@@ -109,7 +116,7 @@ class TrainSettings:
     torch_threads: Count | None = None
     eval: Eval = MISSING
     final_eval: Eval | None = None
-    baselines: list[str] = field(default_factory=list)
+    baselines: list[BaselineEntry] = field(default_factory=list)
     optimal: Flag = "auto"
     tune: TuneConfig | None = None
 
@@ -193,7 +200,7 @@ class Scenario:
     name: str = MISSING
     env: str = MISSING
     overrides: list[str] = field(default_factory=list)
-    baselines: list[str] | None = None
+    baselines: list[BaselineEntry] | None = None
     """None: ``benchmark.baselines``."""
 
 
@@ -201,7 +208,7 @@ class Scenario:
 class BenchmarkSettings:
     name: str = MISSING
     scenarios: list[Scenario] = field(default_factory=list)
-    baselines: list[str] = field(default_factory=list)
+    baselines: list[BaselineEntry] = field(default_factory=list)
     optimal: Flag = "auto"
     agents: list[AgentRun] = field(default_factory=list)
     train: dict[str, Any] = field(default_factory=dict)

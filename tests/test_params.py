@@ -43,6 +43,10 @@ def _compose(name: str, *overrides: str):
         ("train.final_eval.warmup=5000", r"^train\.final_eval\.warmup: 5000 must be less than"),
         ("train.tune.envs=1", r"^train\.tune\.envs: must be at least 2, got envs=1$"),
         ("train.progress_bar=maybe", r"^train\.progress_bar: must be true, false or auto"),
+        (
+            "train.baselines=[base_stock+rebalance]",
+            r"^train\.baselines\[0\]: .*\{policy: base_stock, transfers: rebalance\}",
+        ),
         ("seed=-1", r"^seed: .*got -1$"),
         ("seed=4294967296", r"^seed: .*less than or equal to 4294967295"),
         ("agent.model.learning_rate=0", r"^agent\.model\.learning_rate: .*greater than 0"),
@@ -102,6 +106,11 @@ def test_valid_parameters_pass():
         ("benchmark", "benchmark.agents.0.seeds=[-1]", r"^benchmark\.agents\[0\]\.seeds\[0\]"),
         ("benchmark", "benchmark.agents.0.seeds=[]", r"^benchmark\.agents\[0\]\.seeds: "),
         ("benchmark", "benchmark.optimal=sometimes", r"^benchmark\.optimal: must be true"),
+        (
+            "benchmark",
+            "benchmark.baselines=[{policy: s_S, transfer: rebalance}]",
+            r"^benchmark\.baselines\[0\]: expected a policy name or .*got keys",
+        ),
         ("bench_env", "mode=fast", r"^mode: must be one of \['single', 'sweep', 'dynaplex'\]"),
     ],
 )

@@ -217,14 +217,14 @@ def test_optimal_auto_agrees_with_what_value_iteration_solves():
     from envs.presets import load_env_config, make_network
 
     plain = make_network(load_env_config("lost_sales"))
-    assert OPTIMAL in reference_names(["base_stock"], plain, "auto")
+    assert OPTIMAL in [b.name for b in reference_names(["base_stock"], plain, "auto")]
     stochastic = make_network(
         load_env_config(
             "lost_sales",
             ["env.network.lanes.0.lead_time={support: [1, 2, 3], probs: [0.2, 0.5, 0.3]}"],
         )
     )
-    assert reference_names(["base_stock"], stochastic, "auto") == ["base_stock"]
+    assert [b.name for b in reference_names(["base_stock"], stochastic, "auto")] == ["base_stock"]
 
 
 def test_every_policy_implements_the_one_interface():
@@ -264,7 +264,11 @@ def test_every_policy_implements_the_one_interface():
     from envs.presets import load_env_config, make_network
 
     net = make_network(load_env_config("owmr_transship"))
-    for name in ("base_stock+rebalance", "s_S", "r_Q", "myopic", "constant", "oracle"):
-        policy, params = make_policy(name, net, tune=False)
+    from baselines.registry import policy_config
+
+    configs = [policy_config("base_stock", transfers="rebalance")]
+    configs += [policy_config(name) for name in ("s_S", "r_Q", "myopic", "constant", "oracle")]
+    for cfg in configs:
+        policy, params = make_policy(cfg, net, tune=False)
         assert isinstance(policy, Policy)
         json.dumps(policy.describe())
