@@ -1,9 +1,9 @@
 """Evaluate any policy on common random numbers.
 
 Every policy — heuristic, exact or learned — answers one batched call,
-``policy.act(state) -> quantities [B, E]`` (order/transfer quantity per lane), and may
-have ``policy.reset(net, num_envs, seed)`` to prepare for a new evaluation (the oracle
-uses it to read the same noise streams ahead). ``evaluate`` runs B independent
+``policy.act(state) -> quantities [B, E]`` (order/transfer quantity per lane), and is
+reset with the run's noise before the first period (``baselines.rollout``; the oracle
+reads ahead in that noise). ``evaluate`` runs B independent
 replications of one long episode, each env on its own noise stream of ``seed``, so two
 policies evaluated with the same seed see exactly the same demands and lead times
 (common random numbers) and their per-env costs can be compared pairwise.
@@ -21,7 +21,7 @@ from scipy import stats
 
 from baselines.kpi import KPIMeter
 from baselines.policy_base import Policy
-from baselines.rollout import rollout
+from baselines.rollout import StreamNoise, rollout
 from envs.network import Network
 from envs.noise import NoiseStream
 from envs.transition import Costs, Flows, State, initial_state
@@ -106,8 +106,7 @@ def evaluate(
         record: keep the first ``record`` periods of env 0's on-hand, backlog, demand, lost
             sales and shipments in ``trajectory`` (for plots).
     """
-    policy.reset(net=net, num_envs=num_envs, seed=seed)
-    stream = NoiseStream(net, num_envs, seed)
+    noise = StreamNoise(NoiseStream(net, num_envs, seed))
     meter = KPIMeter(net)
     traj: dict[str, list] = {"on_hand": [], "backlog": [], "demand": [], "lost": [], "shipped": []}
 
@@ -125,7 +124,7 @@ def evaluate(
         net,
         policy,
         initial_state(net, num_envs),
-        lambda t, state: stream.draw(state.period),
+        noise,
         periods,
         warmup,
         observe,

@@ -47,7 +47,7 @@ from baselines.transfers import Rebalance, WithTransfers
 from envs.network import Network
 from envs.noise import Noise, NoiseStream
 from envs.schema import field_error
-from envs.transition import initial_state
+from envs.transition import State, initial_state
 
 log = logging.getLogger(__name__)
 
@@ -187,6 +187,24 @@ class CommonNoise:
         )
 
 
+class TiledNoise:
+    """``copies`` candidates side by side on the same ``CommonNoise`` (the rollout's
+    ``PeriodNoise``)."""
+
+    def __init__(self, noise: CommonNoise, copies: int):
+        self.noise, self.copies = noise, copies
+
+    def at(self, t: int, state: State) -> Noise:
+        return self.noise.tiled(t, self.copies)
+
+    def ahead(self, t: int, count: int) -> list[Noise]:
+        if t + count > len(self.noise.path):
+            raise ValueError(
+                f"tuning noise: holds {len(self.noise.path)} periods, asked up to {t + count}"
+            )
+        return [self.noise.tiled(k, self.copies) for k in range(t, t + count)]
+
+
 def batch_costs(
     net: Network,
     build: Callable[[np.ndarray], Any],
@@ -210,9 +228,7 @@ def batch_costs(
         copies = len(chunk)
         policy = build(np.repeat(chunk, noise.envs, axis=0))
         state = initial_state(net, copies * noise.envs)
-        per_env = rollout(
-            net, policy, state, lambda t, _, c=copies: noise.tiled(t, c), periods, warmup
-        )
+        per_env = rollout(net, policy, state, TiledNoise(noise, copies), periods, warmup)
         out[start : start + copies] = per_env.reshape(copies, -1).mean(1)
     return out
 

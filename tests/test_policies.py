@@ -179,14 +179,41 @@ def test_rebalance_thresholds_are_checked():
 
 
 def test_oracle_orders_the_demand_due_at_arrival(single):
-    # Same seed as the oracle's copy: the demand of t + L is what it orders at t.
+    # It reads ahead in the run's noise: the demand of t + L is what it orders at t.
+    from baselines.rollout import StreamNoise
     from envs.noise import NoiseStream
 
     oracle = HindsightOracle(single)
-    oracle.reset(single, 3, seed=11)
+    noise = StreamNoise(NoiseStream(single, 3, 11))
+    oracle.reset(single, 3, noise)
     demand = np.stack([n.demand[:, 0] for n in NoiseStream(single, 3, 11).path(4)], axis=1)
     s = state_with(single, 3)  # empty: the order must cover periods 0..2
     np.testing.assert_array_equal(oracle.act(s)[:, 0], demand[:, :3].sum(1))
+    # The simulation then plays the very draws the oracle read.
+    np.testing.assert_array_equal(noise.at(0, s).demand[:, 0], demand[:, 0])
+
+
+def test_stream_noise_read_ahead_plays_the_streams_draws_in_order(single):
+    """Reading ahead changes nothing the simulation plays: the same draws as the stream
+    alone, period after period, with or without reads ahead."""
+    from baselines.rollout import StreamNoise
+    from envs.noise import NoiseStream
+
+    alone = NoiseStream(single, 4, 7).path(12)
+    noise = StreamNoise(NoiseStream(single, 4, 7))
+    s = state_with(single, 4)
+    played = []
+    for t in range(12):
+        if t % 3 == 1:
+            ahead = noise.ahead(t, 5)
+            np.testing.assert_array_equal(ahead[0].demand, alone[t].demand)
+        s.period[:] = t
+        played.append(noise.at(t, s))
+    for t in range(12):
+        np.testing.assert_array_equal(played[t].demand, alone[t].demand)
+        np.testing.assert_array_equal(played[t].lead_time, alone[t].lead_time)
+    with pytest.raises(ValueError, match="in the past"):
+        noise.ahead(3, 2)
 
 
 def test_oracle_needs_reset(single, two_states):
