@@ -27,7 +27,6 @@ from __future__ import annotations
 import inspect
 import time
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from hydra import compose, initialize_config_dir
@@ -42,10 +41,10 @@ from baselines.policy_config import usage_fields
 from baselines.transfers import NoTransfers, WithTransfers
 from baselines.tuning import TuneBudget, tune_policy
 from envs.network import Network
+from envs.presets import CONF_DIR
 
-__all__ = ["POLICY_DIR", "make_policy", "policy_config", "policy_names"]
+__all__ = ["POLICY_DIR", "make_policy", "policy_config", "policy_names", "transfer_rule_names"]
 
-CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 POLICY_DIR = CONF_DIR / "policy"
 
 
