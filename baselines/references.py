@@ -57,9 +57,7 @@ class Baseline:
         if isinstance(entry, str):
             if "+" in entry:
                 policy, _, rule = entry.partition("+")
-                raise ValueError(
-                    f"{entry!r}: name a transfer rule as {{policy: {policy}, transfers: {rule}}}"
-                )
+                raise ValueError(f"name a transfer rule as {{policy: {policy}, transfers: {rule}}}")
             return cls(entry)
         if isinstance(entry, Mapping | DictConfig):
             keys = set(entry)
