@@ -739,7 +739,10 @@ class CompiledStep:
 def transition(
     net: Network, state: State, action: np.ndarray, noise: Noise
 ) -> tuple[State, Costs, Flows]:
-    """``envs.transition.transition`` compiled: same arguments, same numbers."""
+    """``envs.transition.transition`` compiled: same arguments, same numbers. A network
+    the kernel does not model (``Network.needs_reference_step``) runs the reference."""
+    if net.needs_reference_step:
+        return numpy_transition(net, state, action, noise)
     action = check_action(net, action, np.float64)
     nxt, costs, flows, _, _, _ = CompiledStep(net, state.on_hand.dtype)(state, action, noise)
     return nxt, costs, flows

@@ -22,6 +22,7 @@ from hydra.core.config_store import ConfigStore
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
+from envs.designs import design_config
 from envs.hub_and_spoke import hub_and_spoke_config
 from envs.network import Network, build_network
 from envs.schema import ConfigError, validate_network
@@ -64,9 +65,17 @@ class EnvConfig:
     unmet: Any = None
     transfer_cost: Any = None
     generator: str | None = None
-    """A network generator that replaces ``network``: ``hub_and_spoke`` (envs.hub_and_spoke)."""
+    """A network generator that replaces ``network``: ``hub_and_spoke`` (envs.hub_and_spoke)
+    or ``design`` (envs.designs)."""
     regions: Any = None
     stores_per_region: Any = None
+    design: Any = None
+    """``design`` generator: centralised | regional | hub_and_spoke | micro_fulfilment |
+    drop_ship."""
+    zones: Any = None
+    """``design`` generator: the number of customer zones."""
+    outage: Any = None
+    """``design`` generator: a scheduled outage ``{node, start, end}`` (or null)."""
 
 
 ConfigStore.instance().store(group="env", name="_schema", node=EnvConfig)
@@ -109,8 +118,23 @@ def network_config(env_cfg: Any) -> Any:
             env_cfg.get("stores_per_region"),
             **{k: float(env_cfg[k]) for k in knobs if env_cfg.get(k) is not None},
         )
+    if generator == "design":
+        outage = env_cfg.get("outage")
+        return design_config(
+            env_cfg.get("design"),
+            env_cfg.get("zones"),
+            env_cfg.get("regions"),
+            **{
+                k: float(env_cfg[k])
+                for k in ("demand_mean", "penalty")
+                if env_cfg.get(k) is not None
+            },
+            outage=None if outage is None else dict(outage),
+        )
     if generator is not None:
-        raise ValueError(f"env.generator: unknown {generator!r}; known: ['hub_and_spoke']")
+        raise ValueError(
+            f"env.generator: unknown {generator!r}; known: ['hub_and_spoke', 'design']"
+        )
     return env_cfg["network"]
 
 

@@ -31,6 +31,10 @@ COLUMNS = [
     "fill_rate",
     "inventory_turns",
     "transfer_volume",
+    "mean_order_lead_time",
+    "same_period_share",
+    "landed_cost_per_unit",
+    "dropship_volume",
     "train_seconds",
 ]
 
@@ -55,6 +59,15 @@ def seed_average(results: list[EvalResult]) -> EvalResult:
         mean_on_hand=np.mean([r.mean_on_hand for r in results], axis=0),
         transfer_volume=float(np.mean([r.transfer_volume for r in results])),
         inventory_turns=float(np.mean([r.inventory_turns for r in results])),
+        order_lead_time={
+            k: float(np.mean([r.order_lead_time[k] for r in results]))
+            for k in first.order_lead_time
+        },
+        order_lead_time_per_point=np.mean([r.order_lead_time_per_point for r in results], axis=0),
+        mean_order_lead_time=float(np.mean([r.mean_order_lead_time for r in results])),
+        landed_cost_per_unit=float(np.mean([r.landed_cost_per_unit for r in results])),
+        dropship_volume=float(np.mean([r.dropship_volume for r in results])),
+        inventory_turns_per_node=np.mean([r.inventory_turns_per_node for r in results], axis=0),
         periods=first.periods,
         warmup=first.warmup,
         envs=first.envs,
@@ -112,6 +125,10 @@ def scenario_rows(
                 "fill_rate": r.fill_rate,
                 "inventory_turns": r.inventory_turns,
                 "transfer_volume": r.transfer_volume,
+                "mean_order_lead_time": r.mean_order_lead_time,
+                "same_period_share": r.order_lead_time["same_period"],
+                "landed_cost_per_unit": r.landed_cost_per_unit,
+                "dropship_volume": r.dropship_volume,
                 "train_seconds": train_seconds.get(name, math.nan),
             }
         )
@@ -142,14 +159,16 @@ def markdown_table(df: pd.DataFrame, meta: dict[str, Any]) -> str:
             f"## {scenario}",
             "",
             "| policy | kind | cost | ±95% | Δ vs best | ±95% | gap to optimum % "
-            "| fill rate | turns | train s |",
-            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+            "| fill rate | turns | order lead time | same period | landed cost/unit | train s |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for _, r in part.iterrows():
             lines.append(
                 f"| {r.policy} | {r.kind} | {_fmt(r.cost_mean)} | {_fmt(r.cost_ci95)} "
                 f"| {_fmt(r.diff_vs_best)} | {_fmt(r.diff_ci95)} | {_fmt(r.gap_to_optimum_pct, 2)} "
-                f"| {_fmt(r.fill_rate)} | {_fmt(r.inventory_turns)} | {_fmt(r.train_seconds, 0)} |"
+                f"| {_fmt(r.fill_rate)} | {_fmt(r.inventory_turns)} "
+                f"| {_fmt(r.mean_order_lead_time, 2)} | {_fmt(r.same_period_share)} "
+                f"| {_fmt(r.landed_cost_per_unit)} | {_fmt(r.train_seconds, 0)} |"
             )
         lines.append("")
     return "\n".join(lines)
