@@ -50,6 +50,10 @@ class EvalResult:
         inventory_turns_per_node: units shipped out / mean on-hand, per node [N].
         (Definitions: ``baselines.kpi``.)
         periods, warmup, envs, seed: how it was measured.
+        per_period: per period (warm-up included), summed over envs and demand points:
+            ``demand``, ``filled``, ``lost``, ``delivered`` and ``waited`` (units x periods
+            from order to delivery: backlog at the period's end plus delivery times), and
+            the mean ``cost`` over envs [periods] each (for outage studies).
     """
 
     cost_per_env: np.ndarray
@@ -73,6 +77,7 @@ class EvalResult:
     envs: int
     seed: int
     trajectory: dict[str, np.ndarray] = field(default_factory=dict)
+    per_period: dict[str, np.ndarray] = field(default_factory=dict)
 
     def summary(self) -> dict:
         """JSON-ready headline numbers."""
@@ -92,6 +97,9 @@ class EvalResult:
             "envs": self.envs,
             "seed": self.seed,
         }
+
+
+PER_PERIOD = ("demand", "filled", "lost", "delivered", "waited", "cost")
 
 
 def ci95(samples: np.ndarray) -> float:
@@ -128,7 +136,19 @@ def evaluate(
     meter = KPIMeter(net)
     traj: dict[str, list] = {"on_hand": [], "backlog": [], "demand": [], "lost": [], "shipped": []}
 
+    series = {k: np.zeros(periods) for k in PER_PERIOD}
+    delivery = net.fulfilment_delivery.astype(float)
+
     def observe(t: int, state: State, costs: Costs, flows: Flows) -> None:
+        series["demand"][t] = flows.demand.sum()
+        series["filled"][t] = flows.filled.sum()
+        series["lost"][t] = flows.lost.sum()
+        series["delivered"][t] = flows.sales.sum()
+        waited = flows.backlog.sum()
+        if flows.fulfilled is not None:
+            waited += (flows.fulfilled * delivery).sum()
+        series["waited"][t] = waited
+        series["cost"][t] = costs.total.mean()
         if t < record:
             traj["on_hand"].append(state.on_hand[0].copy())
             traj["backlog"].append(state.backlog[0].copy())
@@ -159,6 +179,7 @@ def evaluate(
         envs=num_envs,
         seed=seed,
         trajectory={k: np.array(v) for k, v in traj.items() if v},
+        per_period=series,
     )
 
 

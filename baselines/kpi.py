@@ -28,6 +28,7 @@ or a zone) and network-wide:
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -169,3 +170,59 @@ class KPIMeter:
         out["flow/transfer_volume"] = float(s["transfer_volume"])
         out["flow/dropship_volume"] = float(s["dropship_volume"])
         return out
+
+
+def outage_window(net: Network) -> tuple[int, int] | None:
+    """First start and last end of the network's scheduled outages (None without)."""
+    if not net.outages:
+        return None
+    return min(o[2] for o in net.outages), max(o[3] for o in net.outages)
+
+
+def outage_kpis(
+    per_period: dict[str, np.ndarray],
+    envs: int,
+    window: tuple[int, int],
+    warmup: int,
+    smoothing: int = 5,
+    tolerance: float = 0.01,
+) -> dict[str, float]:
+    """KPIs of a scheduled outage ``window = (start, end)`` from an evaluation's per-period
+    sums (``EvalResult.per_period``):
+
+    - ``fill_rate_before`` (periods warmup..start-1) and ``fill_rate_during``;
+    - ``lead_time_before`` and ``lead_time_during``: mean order lead time of the units
+      delivered then (Little's law over those periods);
+    - ``lost_during``: units lost per env during the outage; ``lost_after``: from its end
+      until the fill rate recovered;
+    - ``recovery_periods``: periods after the end until the fill rate, over envs and a
+      ``smoothing``-period window starting there, is back within ``tolerance`` of its level
+      before (NaN if it never is within the evaluation).
+    """
+    start, end = window
+    if not warmup < start < end <= len(per_period["demand"]):
+        raise ValueError(
+            f"outage: window {window} must lie after the warm-up ({warmup}) and within the "
+            f"{len(per_period['demand'])} evaluated periods"
+        )
+    p = per_period
+
+    def ratio(a: str, b: str, lo: int, hi: int) -> float:
+        return float(p[a][lo:hi].sum() / max(p[b][lo:hi].sum(), 1e-12))
+
+    before = ratio("filled", "demand", warmup, start)
+    recovery = math.nan
+    for t in range(end, len(p["demand"]) - smoothing + 1):
+        if ratio("filled", "demand", t, t + smoothing) >= before - tolerance:
+            recovery = float(t - end)
+            break
+    after_end = len(p["demand"]) if math.isnan(recovery) else end + int(recovery)
+    return {
+        "fill_rate_before": before,
+        "fill_rate_during": ratio("filled", "demand", start, end),
+        "lead_time_before": ratio("waited", "delivered", warmup, start),
+        "lead_time_during": ratio("waited", "delivered", start, end),
+        "lost_during": float(p["lost"][start:end].sum() / envs),
+        "lost_after": float(p["lost"][end:after_end].sum() / envs),
+        "recovery_periods": recovery,
+    }

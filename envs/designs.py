@@ -18,6 +18,11 @@ nodes and lists, for every zone, the lanes it is served through, nearest first:
 - ``drop_ship``: the centralised design with the supplier's stock as a fallback: demand
   the DC cannot serve is drop-shipped by the supplier (slower, dearer) instead of lost.
 
+Two switches, for resilience studies: ``fallback=False`` drops every fulfilment lane but
+a zone's first (no alternative fulfilment), and ``transfers=True`` adds lateral transfer
+lanes between neighbouring regional DCs (lead time 1), which a transfer rule such as
+``+policy/transfers=rebalance`` uses.
+
 Distances are chords of the circle; a lane of distance ``d`` delivers in 0 periods when
 ``d < 0.35`` (same day), 1 when ``d < 1.05`` (next day), else 2, and costs
 ``last_mile_base + last_mile_per_distance * d`` per unit. Every stocking node pays a
@@ -65,6 +70,8 @@ class DesignCosts:
     central_holding_cost: float = 0.3
     mfc_holding_cost: float = 0.6
     mfc_capacity: float = 30.0
+    transfer_cost: float = 0.3
+    """Per unit moved between neighbouring regional DCs."""
 
 
 def delivery_time(distance: float) -> int:
@@ -89,6 +96,8 @@ def design_config(
     penalty: float = 10.0,
     costs: DesignCosts = DesignCosts(),
     outage: dict[str, Any] | None = None,
+    fallback: bool = True,
+    transfers: bool = False,
 ) -> dict[str, Any]:
     """The network config (a ``NetworkSpec`` mapping) of ``design`` for ``zones`` zones.
 
@@ -183,7 +192,27 @@ def design_config(
             lane("central_dc", mfc, c.line_haul_lead_time, c.line_haul_cost)
             fulfilment[z] += [last_mile(mfc, 0.0), centre]
 
+    transfer_lanes: list[dict[str, Any]] = []
+    if transfers and design in ("regional", "hub_and_spoke") and regions > 1:
+        pairs = {(r, (r + 1) % regions) for r in range(regions)}
+        pairs |= {(b, a) for a, b in pairs}
+        for a, b in sorted(pairs):
+            transfer_lanes.append(
+                {
+                    "source": f"dc_{a}",
+                    "destination": f"dc_{b}",
+                    "lead_time": 1,
+                    "unit_cost": c.transfer_cost,
+                }
+            )
+    if not fallback:
+        fulfilment = [lanes_of_zone[:1] for lanes_of_zone in fulfilment]
     if outage is not None:
+        keys = {"node", "start", "end"}
+        if set(outage) != keys:
+            raise ValueError(
+                f"env.outage: needs exactly the keys {sorted(keys)}, got {sorted(outage)}"
+            )
         known = [n["name"] for n in nodes[1:]]
         target = outage.get("node")
         if target not in known:
@@ -193,6 +222,7 @@ def design_config(
     return {
         "nodes": nodes,
         "lanes": lanes,
+        "transfer_lanes": transfer_lanes,
         "zones": [
             {
                 "name": f"zone_{z}",

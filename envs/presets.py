@@ -76,6 +76,10 @@ class EnvConfig:
     """``design`` generator: the number of customer zones."""
     outage: Any = None
     """``design`` generator: a scheduled outage ``{node, start, end}`` (or null)."""
+    fallback: Any = None
+    """``design`` generator: whether zones have their alternative fulfilment lanes."""
+    transfers: Any = None
+    """``design`` generator: whether neighbouring regional DCs have transfer lanes."""
 
 
 ConfigStore.instance().store(group="env", name="_schema", node=EnvConfig)
@@ -130,12 +134,24 @@ def network_config(env_cfg: Any) -> Any:
                 if env_cfg.get(k) is not None
             },
             outage=None if outage is None else dict(outage),
+            fallback=_switch(env_cfg, "fallback", True),
+            transfers=_switch(env_cfg, "transfers", False),
         )
     if generator is not None:
         raise ValueError(
             f"env.generator: unknown {generator!r}; known: ['hub_and_spoke', 'design']"
         )
     return env_cfg["network"]
+
+
+def _switch(env_cfg: Any, key: str, default: bool) -> bool:
+    """A true/false knob of a generator (null: ``default``); anything else is an error."""
+    value = env_cfg.get(key)
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        raise ValueError(f"env.{key}: must be true or false, got {value!r}")
+    return value
 
 
 def make_network(env_cfg: Any) -> Network:

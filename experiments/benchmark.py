@@ -30,6 +30,8 @@ from hydra.errors import MissingConfigException
 from omegaconf import DictConfig, OmegaConf
 
 import envs.presets  # noqa: F401  (registers the env schema in Hydra's ConfigStore)
+from baselines.evaluation import EvalResult
+from baselines.kpi import outage_kpis, outage_window
 from baselines.references import OPTIMAL, evaluate_all, make_references, reference_names
 from envs.presets import CONF_DIR, make_network
 from experiments.job import finite, run_job, run_main, write_results
@@ -39,6 +41,8 @@ from experiments.plots import (
     plot_frontier,
     plot_learning_curves,
     plot_node_panels,
+    plot_outage,
+    plot_scenarios,
 )
 from experiments.report import COLUMNS, markdown_table, scenario_rows, seed_average
 from experiments.train import train
@@ -83,8 +87,11 @@ def agent_overrides(bench: DictConfig, spec: DictConfig) -> list[str]:
     return overrides + [f"train.{k}={v}" for k, v in _flat(bench.get("train") or {})]
 
 
-def run_scenario(cfg: DictConfig, scenario: DictConfig, run_dir: Path) -> tuple[list[dict], dict]:
-    """Every policy on one scenario; returns the table rows and the learning curves."""
+def run_scenario(
+    cfg: DictConfig, scenario: DictConfig, run_dir: Path
+) -> tuple[list[dict], dict, dict[str, EvalResult]]:
+    """Every policy on one scenario; returns the table rows, the learning curves and the
+    evaluation results."""
     bench = cfg.benchmark
     name = str(scenario.name)
     env_overrides = [str(o) for o in scenario.get("overrides", [])]
@@ -138,8 +145,18 @@ def run_scenario(cfg: DictConfig, scenario: DictConfig, run_dir: Path) -> tuple[
             seed_groups[avg] = keys
     plot_node_panels(results, net, run_dir / f"trajectories_{name}.png")
     plot_cost_breakdown(results, run_dir / f"cost_breakdown_{name}.png", name)
-    rows = scenario_rows(name, results, kinds, seeds, seconds, seed_groups)
-    return rows, curves
+    outage = {}
+    window = outage_window(net)
+    if window is not None:
+        warmup = int(bench.eval.warmup)
+        outage = {
+            k: outage_kpis(r.per_period, r.envs, window, warmup)
+            for k, r in results.items()
+            if r.per_period
+        }
+        plot_outage(results, window, run_dir / f"outage_{name}.png", name)
+    rows = scenario_rows(name, results, kinds, seeds, seconds, seed_groups, outage)
+    return rows, curves, results
 
 
 def known_presets() -> list[str]:
@@ -173,10 +190,12 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
     rows: list[dict] = []
     curves: dict[str, Any] = {}
+    by_scenario: dict[str, dict[str, EvalResult]] = {}
     for scenario in bench.scenarios:
-        scenario_rows_, scenario_curves = run_scenario(cfg, scenario, run_dir)
+        scenario_rows_, scenario_curves, results = run_scenario(cfg, scenario, run_dir)
         rows += scenario_rows_
         curves.update(scenario_curves)
+        by_scenario[str(scenario.name)] = results
         # Written after every scenario: an interrupted benchmark keeps what it finished.
         pd.DataFrame(rows, columns=COLUMNS).to_csv(run_dir / "results.csv", index=False)
     df = pd.DataFrame(rows, columns=COLUMNS)
@@ -186,6 +205,14 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     if curves:
         plot_learning_curves(curves, run_dir / "learning_curves.png")
     plot_frontier(df, run_dir / "frontier.png")
+    if len(by_scenario) > 1:
+        best = {
+            s: part[part.kind.str.startswith("baseline")].sort_values("cost_mean").policy.iloc[0]
+            for s, part in df.groupby("scenario", sort=False)
+            if part.kind.str.startswith("baseline").any()
+        }
+        if len(best) == len(by_scenario):
+            plot_scenarios(by_scenario, best, run_dir / "scenarios.png")
     print(report)
     print(f"tensorboard --logdir {run_dir / 'runs'}")
     summary = {

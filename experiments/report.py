@@ -35,6 +35,11 @@ COLUMNS = [
     "same_period_share",
     "landed_cost_per_unit",
     "dropship_volume",
+    "fill_rate_during_outage",
+    "lead_time_during_outage",
+    "lost_during_outage",
+    "lost_after_outage",
+    "recovery_periods",
     "train_seconds",
 ]
 
@@ -90,13 +95,16 @@ def scenario_rows(
     seeds: dict[str, Any] | None = None,
     train_seconds: dict[str, float] | None = None,
     seed_groups: dict[str, list[str]] | None = None,
+    outage: dict[str, dict[str, float]] | None = None,
 ) -> list[dict[str, Any]]:
     """Table rows of one scenario; differences are against the best heuristic baseline.
 
     ``seed_groups`` maps a mean-over-seeds row (see ``seed_average``) to its per-seed rows;
-    its difference and CI are over seeds (``across_seeds_difference``).
+    its difference and CI are over seeds (``across_seeds_difference``). ``outage``: each
+    policy's ``baselines.kpi.outage_kpis`` in a scenario with a scheduled outage.
     """
     seeds, train_seconds, seed_groups = seeds or {}, train_seconds or {}, seed_groups or {}
+    outage = outage or {}
     baselines = [n for n, k in kinds.items() if k == "baseline"]
     best = min(baselines, key=lambda n: results[n].cost_mean) if baselines else None
     optimum = results[OPTIMAL].cost_mean if OPTIMAL in results else None
@@ -129,6 +137,11 @@ def scenario_rows(
                 "same_period_share": r.order_lead_time["same_period"],
                 "landed_cost_per_unit": r.landed_cost_per_unit,
                 "dropship_volume": r.dropship_volume,
+                "fill_rate_during_outage": outage.get(name, {}).get("fill_rate_during", math.nan),
+                "lead_time_during_outage": outage.get(name, {}).get("lead_time_during", math.nan),
+                "lost_during_outage": outage.get(name, {}).get("lost_during", math.nan),
+                "lost_after_outage": outage.get(name, {}).get("lost_after", math.nan),
+                "recovery_periods": outage.get(name, {}).get("recovery_periods", math.nan),
                 "train_seconds": train_seconds.get(name, math.nan),
             }
         )
@@ -171,4 +184,21 @@ def markdown_table(df: pd.DataFrame, meta: dict[str, Any]) -> str:
                 f"| {_fmt(r.landed_cost_per_unit)} | {_fmt(r.train_seconds, 0)} |"
             )
         lines.append("")
+        if part.fill_rate_during_outage.notna().any():
+            lines += [
+                "Scheduled outage (`baselines.kpi.outage_kpis`): fill rate and mean order "
+                "lead time during it, units lost per env during it and until the fill rate "
+                "recovered, and the periods that took.",
+                "",
+                "| policy | fill rate during | lead time during | lost during | lost after "
+                "| recovery periods |",
+                "|---|---:|---:|---:|---:|---:|",
+            ]
+            for _, r in part[part.fill_rate_during_outage.notna()].iterrows():
+                lines.append(
+                    f"| {r.policy} | {_fmt(r.fill_rate_during_outage)} "
+                    f"| {_fmt(r.lead_time_during_outage, 2)} | {_fmt(r.lost_during_outage, 1)} "
+                    f"| {_fmt(r.lost_after_outage, 1)} | {_fmt(r.recovery_periods, 0)} |"
+                )
+            lines.append("")
     return "\n".join(lines)
