@@ -162,12 +162,15 @@ def _by_key(key: str, default: str):
 # --------------------------------------------------------------------------- disruptions
 
 
+EpisodePeriod = Annotated[int, BeforeValidator(whole_number), Field(ge=0, le=10**7)]
+
+
 class OutageSpec(StrictModel):
     """A scheduled outage: down in periods ``start <= t < end`` of every episode."""
 
-    start: LeadTime
+    start: EpisodePeriod
     """First period of the outage (episode time, from 0)."""
-    end: LeadTime
+    end: EpisodePeriod
     """First period after the outage."""
 
     @model_validator(mode="after")

@@ -45,6 +45,9 @@ SECTIONS: list[tuple[str, type[BaseModel], str, tuple[str, ...] | None]] = [
     ("lanes[].lead_time.", s.LeadTimeDistributionSpec, "a distribution", None),
     ("lanes[].lead_time.", s.LeadTimeValueSpec, "a fixed lead time as a mapping", None),
     ("lanes[].disruption.", s.DisruptionSpec, "any lane", None),
+    ("nodes[].disruption.outages[].", s.OutageSpec, "any node or lane", None),
+    ("zones[].", s.ZoneSpec, "`zones` (demand as `nodes[].demand`)", None),
+    ("zones[].fulfilment[].", s.FulfilmentLaneSpec, "a zone's lanes", None),
 ]
 
 # Discriminated unions, named by the field their tag is read from.

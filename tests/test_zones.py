@@ -237,3 +237,86 @@ def test_hdpo_refuses_a_zone_network_with_a_clear_error():
 
     with pytest.raises(ValueError, match="does not model demand zones"):
         constants(build_network(as_zones()), torch.zeros(1))
+
+
+def test_a_design_study_with_an_outage_reports_its_kpis_and_plots(tmp_path):
+    """Two designs (one with a DC down in periods 40-49), tuned base-stock and a few PPO
+    steps on the zone networks, tiny budgets: the study's table, outage KPIs and plots."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import pandas as pd
+
+    (tmp_path / "conf" / "experiment").mkdir(parents=True)
+    (tmp_path / "conf" / "experiment" / "study_smoke.yaml").write_text(
+        """# @package _global_
+defaults:
+  - smoke
+benchmark:
+  name: study_smoke
+  scenarios:
+    - {name: central, env: design, overrides: [env.design=centralised, env.zones=4]}
+    - name: regional
+      env: design
+      overrides: [env.design=regional, env.zones=4, env.regions=2,
+                  "env.outage={node: dc_0, start: 40, end: 50}"]
+  agents:
+    - {name: ppo, agent: ppo, seeds: [0], overrides: [agent.num_envs=2, agent.model.n_steps=64,
+       agent.model.batch_size=64, agent.model.n_epochs=1]}
+  eval: {envs: 4, periods: 120, warmup: 20, seed: 12345}
+"""
+    )
+    args = [
+        "--config-dir",
+        str(tmp_path / "conf"),
+        "experiment=study_smoke",
+        f"hydra.run.dir={tmp_path / 'run'}",
+    ]
+    tmp_path = tmp_path / "run"
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run(
+        [sys.executable, "-m", "experiments.benchmark", *args],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    json.loads(out.stdout.strip().splitlines()[-1])
+    df = pd.read_csv(tmp_path / "results.csv")
+    assert set(df.scenario) == {"central", "regional"}
+    central, regional = df[df.scenario == "central"], df[df.scenario == "regional"]
+    assert central.fill_rate_during_outage.isna().all()
+    assert regional.fill_rate_during_outage.notna().all()
+    assert (df.landed_cost_per_unit > 0).all() and (df.mean_order_lead_time >= 0).all()
+    # Centralised: every zone is one period from the DC, so nothing arrives the same period.
+    assert (central.same_period_share == 0).all()
+    assert "Scheduled outage" in (tmp_path / "report.md").read_text()
+    for png in ("scenarios.png", "outage_regional.png"):
+        assert (tmp_path / png).stat().st_size > 1000
+
+
+def test_outage_kpis_measure_the_window_and_the_recovery():
+    from baselines.kpi import outage_kpis
+
+    demand = np.full(30, 100.0)
+    filled = demand.copy()
+    filled[10:15] = 40.0  # the outage
+    filled[15:18] = 90.0  # recovering
+    lost = demand - filled
+    series = {
+        "demand": demand,
+        "filled": filled,
+        "lost": lost,
+        "delivered": filled,
+        "waited": np.where(np.arange(30) < 10, 0.0, filled),
+    }
+    k = outage_kpis(series, envs=2, window=(10, 15), warmup=2, smoothing=1)
+    assert k["fill_rate_before"] == 1.0 and k["fill_rate_during"] == pytest.approx(0.4)
+    assert k["lost_during"] == 5 * 60 / 2 and k["lost_after"] == 3 * 10 / 2
+    assert k["recovery_periods"] == 3
+    assert k["lead_time_before"] == 0 and k["lead_time_during"] == 1
+    with pytest.raises(ValueError, match="outage: window"):
+        outage_kpis(series, envs=2, window=(1, 5), warmup=2)
