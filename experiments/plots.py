@@ -41,7 +41,10 @@ def plot_node_panels(results: dict[str, EvalResult], net: Network, path: Path) -
     if not policies:
         return
     nodes = list(net.stock_nodes)
-    demand_col = {int(n): d for d, n in enumerate(net.demand_nodes)}
+    # The demand points each node serves first (its own demand, or zones' first lanes).
+    demand_cols: dict[int, list[int]] = {}
+    for d, n in enumerate(net.demand_nodes):
+        demand_cols.setdefault(int(n), []).append(d)
     into = {int(i): np.flatnonzero(net.lane_destination == i) for i in nodes}
     fig, axes = plt.subplots(
         len(nodes),
@@ -63,10 +66,10 @@ def plot_node_panels(results: dict[str, EvalResult], net: Network, path: Path) -
             ax.step(t, replenished, color="C2", lw=0.8, where="mid", label="replenishment")
             if transferred.any():
                 ax.step(t, transferred, color="C4", lw=0.8, where="mid", label="transfer in")
-            if int(node) in demand_col:
-                d = demand_col[int(node)]
-                ax.plot(t, traj["demand"][:, d], color="0.5", lw=0.7, label="demand")
-                short = traj["lost"][:, d] if "lost" in traj else np.zeros(len(t))
+            if int(node) in demand_cols:
+                d = demand_cols[int(node)]
+                ax.plot(t, traj["demand"][:, d].sum(1), color="0.5", lw=0.7, label="demand")
+                short = traj["lost"][:, d].sum(1) if "lost" in traj else np.zeros(len(t))
                 short = short + traj["backlog"][:, node]
                 ax.fill_between(t, 0, short, color="C3", alpha=0.4, lw=0, label="lost + backlog")
             if row == 0:
