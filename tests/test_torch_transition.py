@@ -97,6 +97,9 @@ def test_torch_transition_equals_numpy(name, net):
             assert_array_equal(getattr(tflows, field).numpy(), getattr(flows, field), err_msg=field)
         assert_array_equal(tflows.overflow.numpy(), flows.overflow)
         for comp, value in costs.as_dict().items():
+            if comp in ("facility", "handling", "fulfilment"):  # networks torch refuses
+                assert not value.any(), comp
+                continue
             assert_allclose(
                 getattr(tcosts, comp).numpy(), value, rtol=1e-9, atol=1e-9, err_msg=comp
             )
