@@ -123,6 +123,11 @@ def test_promotions_study_runs_end_to_end(tmp_path):
         "benchmark.tune={envs: 8, periods: 130, warmup: 26, eval_envs: 8, eval_periods: 130, "
         "eval_warmup: 26, seed: 99}",
         "benchmark.eval={envs: 8, periods: 156, warmup: 26, seed: 12345}",
+        'benchmark.agents.0.overrides=["agent.num_envs=4","agent.model.steps=2",'
+        '"agent.model.horizon=30","agent.model.warmup=4","agent.model.eval_every=1",'
+        '"agent.model.hidden=[8]"]',
+        "benchmark.train.baselines=[]",
+        "+benchmark.train.eval={envs: 4, periods: 60, warmup: 10, seed: 2024}",
     ]
     out = subprocess.run(
         [sys.executable, "-m", "experiments.benchmark", "experiment=promotions", *small]
@@ -137,6 +142,7 @@ def test_promotions_study_runs_end_to_end(tmp_path):
     assert set(summary) >= {"promo", "promo_capacity8"}
     report = (tmp_path / "report.md").read_text()
     assert "### Around the peaks: promo_capacity8" in report
+    assert "hdpo[seed=0]: on hand / short" in report  # the agent is profiled too
     for name in ("promo", "promo_capacity8"):
         assert (tmp_path / f"season_profile_{name}.png").stat().st_size > 1000
         assert (tmp_path / f"season_profile_{name}.csv").exists()
