@@ -195,22 +195,106 @@ class DisruptionSpec(StrictModel):
 # --------------------------------------------------------------------------- demand
 
 
+Multiplier = Annotated[float, Field(gt=0)]
+"""A finite positive factor of the mean demand."""
+SeasonIndex = Annotated[int, BeforeValidator(whole_number), Field(ge=0, le=MAX_SEASON_PERIOD)]
+
+
+class PromotionSpec(StrictModel):
+    """A promotion known in advance: the mean demand times ``lift`` in periods
+    ``start, ..., end - 1`` of every season cycle."""
+
+    start: SeasonIndex
+    """First period of the promotion in the cycle (0-based)."""
+    end: SeasonIndex
+    """Period after the last one of the promotion (at most the season ``period``)."""
+    lift: Multiplier
+    """Factor of the mean demand during the promotion (> 0; 3 triples it)."""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> PromotionSpec:
+        if self.end <= self.start:
+            raise field_error(
+                "end", f"{self.end} must be after start {self.start} (end is exclusive)"
+            )
+        return self
+
+
+_SINE_KEYS = ("period", "amplitude", "phase", "promotions")
+
+
 class SeasonalitySpec(StrictModel):
-    """Seasonal multiplier of the mean: ``1 + amplitude * sin(2 pi (t + phase) / period)``."""
+    """Seasonal multiplier of the mean, known in advance, in one of two spellings:
+
+    - a sine plus promotions: ``1 + amplitude * sin(2 pi (t + phase) / period)``, times
+      ``lift`` in the periods of each promotion (``{period: 26, promotions: [{start: 20,
+      end: 23, lift: 3}]}``);
+    - a calendar: the multiplier of every period of the cycle, whose length is the
+      cycle's (``{calendar: [1, 1, 2.5, 2.5, 1, 1]}``).
+    """
 
     period: SeasonPeriod = 1
     """Whole periods per season cycle."""
     amplitude: Annotated[float, Field(ge=0, lt=1)] = 0.0
     """Relative swing of the mean, in [0, 1)."""
     phase: float = 0.0
-    """Shift of the cycle, in periods."""
+    """Shift of the sine, in periods (promotions are not shifted)."""
+    promotions: Annotated[list[PromotionSpec], BeforeValidator(_list_from_tuple)] = []
+    """Promotions within the cycle, none overlapping (each multiplies the sine)."""
+    calendar: (
+        Annotated[
+            list[Multiplier],
+            BeforeValidator(_list_from_tuple),
+            Field(min_length=1, max_length=MAX_SEASON_PERIOD),
+        ]
+        | None
+    ) = None
+    """Multiplier of each period of a cycle of at most 1000 periods (> 0 each); replaces
+    every other key."""
+
+    @model_validator(mode="after")
+    def _one_spelling(self) -> SeasonalitySpec:
+        if self.calendar is not None:
+            for key in _SINE_KEYS:
+                if key in self.model_fields_set:
+                    raise field_error(
+                        key,
+                        f"{getattr(self, key)!r} beside a calendar (a calendar gives the "
+                        f"multiplier of every period; drop {key} or the calendar)",
+                    )
+        previous: tuple[int, PromotionSpec] | None = None
+        for i, promo in sorted(enumerate(self.promotions), key=lambda item: item[1].start):
+            if promo.end > self.period:
+                raise field_error(
+                    f"promotions[{i}].end",
+                    f"{promo.end} is past the season cycle of period {self.period}",
+                )
+            if previous is not None and promo.start < previous[1].end:
+                raise field_error(
+                    f"promotions[{i}]",
+                    f"periods {promo.start}..{promo.end - 1} overlap promotions[{previous[0]}] "
+                    f"(periods {previous[1].start}..{previous[1].end - 1})",
+                )
+            previous = (i, promo)
+        return self
+
+    @property
+    def cycle(self) -> int:
+        """Whole periods per cycle: the calendar's length, else ``period``."""
+        return len(self.calendar) if self.calendar is not None else self.period
 
     def multipliers(self) -> np.ndarray:
-        return season_multipliers(self.period, self.amplitude, self.phase)
+        """The multiplier of the mean demand in each phase 0..cycle-1."""
+        if self.calendar is not None:
+            return np.array(self.calendar, dtype=float)
+        out = season_multipliers(self.period, self.amplitude, self.phase)
+        for promo in self.promotions:
+            out[promo.start : promo.end] *= promo.lift
+        return out
 
 
 def season_multipliers(period: int, amplitude: float, phase: float) -> np.ndarray:
-    """The multiplier of the mean demand in each phase 0..period-1 of the season."""
+    """The multiplier of the mean demand in each phase 0..period-1 of a sine season."""
     t = np.arange(period)
     return 1.0 + amplitude * np.sin(2 * np.pi * (t + phase) / period)
 
@@ -652,7 +736,7 @@ def _check_network(spec: NetworkSpec) -> None:
     demand += [z.demand for z in spec.zones]
     if not demand:
         raise ConfigError("nodes: no node or zone has customer demand")
-    periods = [d.seasonality.period for d in demand if d.seasonality]
+    periods = [d.seasonality.cycle for d in demand if d.seasonality]
     joint = math.lcm(*periods) if periods else 1
     if joint > MAX_SEASON_PERIOD:
         raise ConfigError(

@@ -35,6 +35,7 @@ SECTIONS: list[tuple[str, type[BaseModel], str, tuple[str, ...] | None]] = [
     ("nodes[].demand.", s.NegativeBinomialDemand, "`negative_binomial`", None),
     ("nodes[].demand.", s.DeterministicDemand, "`deterministic`", None),
     ("nodes[].demand.seasonality.", s.SeasonalitySpec, "any demand", None),
+    ("nodes[].demand.seasonality.promotions[].", s.PromotionSpec, "a promotion", None),
     ("lanes[].", s.LaneSpec, "`lanes`", None),
     (
         "transfer_lanes[].",

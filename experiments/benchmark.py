@@ -10,7 +10,8 @@ For each scenario (an env preset plus overrides): tune the baselines
 (``baselines.registry``), train each agent with each of its seeds (``agents.training``),
 then evaluate every policy — baselines, agents, the value-iteration optimum where it
 applies — on the same evaluation noise. Writes ``results.csv``, ``report.md`` and PNG
-plots into the run dir (each multirun job into its own), prints the Markdown table, the
+plots into the run dir (a seasonal scenario adds its profile around the peaks,
+``experiments.season_profile``) (each multirun job into its own), prints the Markdown table, the
 ``tensorboard --logdir`` command and one JSON line last.
 """
 
@@ -45,6 +46,7 @@ from experiments.plots import (
     plot_scenarios,
 )
 from experiments.report import COLUMNS, markdown_table, scenario_rows, seed_average
+from experiments.season_profile import write_season_profile
 from experiments.train import train
 
 log = logging.getLogger(__name__)
@@ -155,6 +157,7 @@ def run_scenario(
             if r.per_period
         }
         plot_outage(results, window, run_dir / f"outage_{name}.png", name)
+    write_season_profile(net, {**policies, **agents}, bench.eval, run_dir, name)
     rows = scenario_rows(name, results, kinds, seeds, seconds, seed_groups, outage)
     return rows, curves, results
 
@@ -201,6 +204,10 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     df = pd.DataFrame(rows, columns=COLUMNS)
     meta = {"name": bench.name, **OmegaConf.to_container(bench.eval, resolve=True)}
     report = markdown_table(df, meta)
+    for scenario in bench.scenarios:  # seasonal scenarios: what happens around the peaks
+        section = run_dir / f"season_profile_{scenario.name}.md"
+        if section.exists():
+            report += "\n" + section.read_text()
     (run_dir / "report.md").write_text(report)
     if curves:
         plot_learning_curves(curves, run_dir / "learning_curves.png")

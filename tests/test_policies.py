@@ -237,6 +237,7 @@ def test_every_policy_implements_the_one_interface():
     import agents.policy
     import baselines.oracle
     import baselines.policies
+    import baselines.seasonal
     import baselines.transfers
     import baselines.value_iteration
     from baselines.policy_base import Policy
@@ -246,6 +247,7 @@ def test_every_policy_implements_the_one_interface():
         agents.policy,
         baselines.oracle,
         baselines.policies,
+        baselines.seasonal,
         baselines.transfers,
         baselines.value_iteration,
     ]
@@ -264,7 +266,8 @@ def test_every_policy_implements_the_one_interface():
     from envs.presets import load_env_config, make_network
 
     net = make_network(load_env_config("owmr_transship"))
-    for name in ("base_stock+rebalance", "s_S", "r_Q", "myopic", "constant", "oracle"):
+    names = ("base_stock+rebalance", "s_S", "r_Q", "myopic", "constant", "oracle")
+    for name in (*names, "seasonal_base_stock"):
         policy, params = make_policy(name, net, tune=False)
         assert isinstance(policy, Policy)
         json.dumps(policy.describe())
