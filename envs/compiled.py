@@ -489,6 +489,11 @@ class CompiledStep:
         layout=None,
         episode_length: int = 2**62,
     ):
+        if net.needs_reference_step:
+            raise ValueError(
+                "backend: the compiled step does not model demand zones, facility or handling "
+                "costs or scheduled outages; use the numpy reference (Simulator picks it)"
+            )
         self.net = net
         self.dtype = np.dtype(dtype)
         keep_freed_memory()

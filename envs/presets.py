@@ -39,6 +39,7 @@ PRESETS = {
     "Network": "network",
     "Custom": "custom",
     "HubAndSpoke": "hub_and_spoke",
+    "Design": "design",
 }
 
 

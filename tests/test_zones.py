@@ -320,3 +320,10 @@ def test_outage_kpis_measure_the_window_and_the_recovery():
     assert k["lead_time_before"] == 0 and k["lead_time_during"] == 1
     with pytest.raises(ValueError, match="outage: window"):
         outage_kpis(series, envs=2, window=(1, 5), warmup=2)
+
+
+def test_the_compiled_kernel_refuses_a_network_it_does_not_model():
+    from envs.compiled import CompiledStep
+
+    with pytest.raises(ValueError, match="compiled step does not model demand zones"):
+        CompiledStep(build_network(as_zones()), np.float64)
