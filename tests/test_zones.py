@@ -327,25 +327,3 @@ def test_the_compiled_kernel_refuses_a_network_it_does_not_model():
 
     with pytest.raises(ValueError, match="compiled step does not model demand zones"):
         CompiledStep(build_network(as_zones()), np.float64)
-
-
-@pytest.mark.parametrize(
-    "experiment",
-    sorted(
-        p.stem
-        for p in (__import__("pathlib").Path(__file__).parent.parent / "conf" / "experiment").glob(
-            "*.yaml"
-        )
-    ),
-)
-def test_every_experiment_passes_the_benchmark_checks(experiment):
-    """Each study's config composes, and every scenario's network and every agent's train
-    config on it pass the checks the benchmark runs before any work."""
-    from hydra import compose, initialize_config_dir
-
-    from envs.presets import CONF_DIR
-    from experiments.benchmark import check_benchmark
-
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose(config_name="benchmark", overrides=[f"experiment={experiment}"])
-        check_benchmark(cfg)
