@@ -101,8 +101,10 @@ def design_config(
 ) -> dict[str, Any]:
     """The network config (a ``NetworkSpec`` mapping) of ``design`` for ``zones`` zones.
 
-    ``outage``: an optional scheduled outage ``{node: <name>, start: t0, end: t1}`` of one
-    of the design's nodes (e.g. ``dc_0``), for resilience studies.
+    ``outage``: an optional scheduled outage, for resilience studies: of a node
+    ``{node: dc_0, start: t0, end: t1}`` (it ships nothing, to nodes or customers) or of a
+    replenishment lane ``{lane: supplier->dc_0, start: t0, end: t1}`` (it carries nothing
+    new).
     """
     if design not in DESIGNS:
         raise ValueError(f"env.design: must be one of {list(DESIGNS)}, got {design!r}")
@@ -208,17 +210,7 @@ def design_config(
     if not fallback:
         fulfilment = [lanes_of_zone[:1] for lanes_of_zone in fulfilment]
     if outage is not None:
-        keys = {"node", "start", "end"}
-        if set(outage) != keys:
-            raise ValueError(
-                f"env.outage: needs exactly the keys {sorted(keys)}, got {sorted(outage)}"
-            )
-        known = [n["name"] for n in nodes[1:]]
-        target = outage.get("node")
-        if target not in known:
-            raise ValueError(f"env.outage.node: must be one of {known}, got {target!r}")
-        node = next(n for n in nodes if n["name"] == target)
-        node["disruption"] = {"outages": [{"start": outage["start"], "end": outage["end"]}]}
+        _add_outage(outage, nodes, lanes)
     return {
         "nodes": nodes,
         "lanes": lanes,
@@ -234,3 +226,21 @@ def design_config(
             for z in range(zones)
         ],
     }
+
+
+def _add_outage(outage: dict[str, Any], nodes: list[dict], lanes: list[dict]) -> None:
+    """Put the scheduled ``outage`` on the node or lane it names (in place)."""
+    target = {"node", "lane"} & set(outage)
+    if len(target) != 1 or set(outage) != target | {"start", "end"}:
+        raise ValueError(
+            f"env.outage: needs start, end and one of node, lane; got keys {sorted(outage)}"
+        )
+    kind = target.pop()
+    if kind == "node":
+        items = {n["name"]: n for n in nodes[1:]}
+    else:
+        items = {f"{e['source']}->{e['destination']}": e for e in lanes}
+    name = outage[kind]
+    if name not in items:
+        raise ValueError(f"env.outage.{kind}: must be one of {list(items)}, got {name!r}")
+    items[name]["disruption"] = {"outages": [{"start": outage["start"], "end": outage["end"]}]}
