@@ -80,8 +80,7 @@ class Rebalance(Policy):
                 f"got {self.high_days.tolist()}"
             )
         self.lanes = np.flatnonzero(net.is_transfer)
-        own = np.zeros(net.num_nodes)
-        own[net.demand_nodes] = net.demand.mean_demand
+        own = net.node_mean_demand
         tree = replenishment_tree(net)
         served = np.zeros(net.num_nodes)
         served[tree.nodes] = tree.mean_demand

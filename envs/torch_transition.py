@@ -220,6 +220,12 @@ def _constants(net: Network, dtype: torch.dtype, device: str) -> _Constants:
 
 
 def _build_constants(net: Network, dtype: torch.dtype, device: str) -> _Constants:
+    if net.needs_reference_step:
+        raise ValueError(
+            "network: the torch transition (HDPO) does not model demand zones, facility or "
+            "handling costs or scheduled outages yet; train PPO on this network instead"
+        )
+
     def f(x):
         return torch.as_tensor(np.asarray(x, dtype=float), dtype=dtype, device=device)
 

@@ -95,8 +95,13 @@ def run(cfg: DictConfig, run_dir: Path, policy_name: str = "") -> dict[str, Any]
             **result.summary(),
             "fill_rate_per_node": result.fill_rate_per_node,
             "cycle_service_level": result.cycle_service_level,
+            "order_lead_time_per_point": result.order_lead_time_per_point,
             "mean_on_hand": dict(zip(net.node_names, result.mean_on_hand.tolist())),
-            "demand_nodes": [net.node_names[n] for n in net.demand_nodes],
+            "inventory_turns_per_node": dict(
+                zip(net.node_names, result.inventory_turns_per_node.tolist())
+            ),
+            # The demand points of the per-point lists: demand nodes, then zones.
+            "demand_nodes": list(net.demand_names),
         },
         "run_dir": str(run_dir),
     }

@@ -264,6 +264,7 @@ def test_every_policy_implements_the_one_interface():
     import agents.policy
     import baselines.oracle
     import baselines.policies
+    import baselines.seasonal
     import baselines.transfers
     import baselines.value_iteration
     from baselines.policy_base import Policy
@@ -273,6 +274,7 @@ def test_every_policy_implements_the_one_interface():
         agents.policy,
         baselines.oracle,
         baselines.policies,
+        baselines.seasonal,
         baselines.transfers,
         baselines.value_iteration,
     ]
@@ -294,7 +296,8 @@ def test_every_policy_implements_the_one_interface():
     from baselines.registry import policy_config
 
     configs = [policy_config("base_stock", transfers="rebalance")]
-    configs += [policy_config(name) for name in ("s_S", "r_Q", "myopic", "constant", "oracle")]
+    names = ("s_S", "r_Q", "myopic", "constant", "oracle", "seasonal_base_stock")
+    configs += [policy_config(name) for name in names]
     for cfg in configs:
         policy, params = make_policy(cfg, net, tune=False)
         assert isinstance(policy, Policy)
