@@ -200,7 +200,7 @@ def plot_scenarios(
         bottom += values
     axes[0].set_ylabel("landed cost per unit delivered")
     axes[0].set_title("best tuned baseline, by component", fontsize=9)
-    axes[0].legend(fontsize=6, frameon=False)
+    axes[0].legend(fontsize=6, frameon=False, loc="upper left", bbox_to_anchor=(0.0, -0.3), ncol=3)
     policies = list(dict.fromkeys(p for s in scenarios for p in results[s]))
     for k, policy in enumerate(policies):
         xs = [s for s in scenarios if policy in results[s]]
