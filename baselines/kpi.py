@@ -155,7 +155,8 @@ class KPIMeter:
         """The summary as TensorBoard scalars, named per demand point and node."""
         s, names = self.summary(), self.net.node_names
         out = {f"cost/{k}": float(v) for k, v in s["breakdown"].items()}
-        out["cost/landed_per_unit"] = float(s["landed_cost_per_unit"])
+        # Not under cost/: the cost/* tags are the components of the cost per period.
+        out["landed_cost/per_unit_delivered"] = float(s["landed_cost_per_unit"])
         out["service/fill_rate"] = float(s["fill_rate"])
         out["service/mean_order_lead_time"] = float(s["mean_order_lead_time"])
         for bucket, share in s["order_lead_time"].items():
