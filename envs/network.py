@@ -37,7 +37,8 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -174,6 +175,16 @@ class Network:
     outages: tuple[tuple[str, int, int, int], ...]
     """Scheduled outages ``(kind, index, start, end)``: node or lane ``index`` is down in
     periods ``start <= t < end`` of each episode."""
+    memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    """Data that upper layers derive from the network (``derived``), kept with it."""
+
+    def derived(self, key: str, build: Callable[[], Any]) -> Any:
+        """``build()``, computed once per network and key: the one cache of what the
+        layers above ``envs`` derive from a network (a replenishment tree, demand pmfs,
+        torch constants). Data derived within ``envs`` are fields or cached properties."""
+        if key not in self.memo:
+            self.memo[key] = build()
+        return self.memo[key]
 
     def typed(self, dtype: np.dtype) -> TypedConstants:
         """Cost and capacity arrays in ``dtype`` (float32 or float64), so that products

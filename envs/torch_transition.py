@@ -213,7 +213,7 @@ class _Constants:
 
 
 def _constants(net: Network, dtype: torch.dtype, device: str) -> _Constants:
-    cache = net.__dict__.setdefault("_torch_constants", {})  # Network is frozen, not its dict
+    cache = net.derived("torch_constants", dict)
     if (dtype, device) not in cache:
         cache[(dtype, device)] = _build_constants(net, dtype, device)
     return cache[(dtype, device)]
