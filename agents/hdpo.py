@@ -171,9 +171,9 @@ class Rollout:
 def economic_order_quantity(net: Network) -> np.ndarray:
     """Per lane, sqrt(2 K D / h): fixed cost K, mean demand D served through the lane's
     destination, holding cost h there (at least 1 unit)."""
-    own = np.zeros(net.num_nodes)
-    own[net.demand_nodes] = net.demand.mean_demand
-    through = downstream_mean_demand(net.lane_source, net.lane_destination, net.is_transfer, own)
+    through = downstream_mean_demand(
+        net.lane_source, net.lane_destination, net.is_transfer, net.node_mean_demand
+    )
     d = through[net.lane_destination]
     h = np.maximum(net.holding_cost[net.lane_destination], 1e-3)
     return np.maximum(np.sqrt(2 * net.fixed_cost * d / h), 1.0)

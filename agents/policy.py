@@ -20,6 +20,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.vec_env import VecNormalize
 
 from baselines.policy_base import Policy
+from baselines.rollout import PeriodNoise
 from envs.actions import ActionMap
 from envs.network import Network
 from envs.observations import ObservationLayout
@@ -64,7 +65,7 @@ class AgentPolicy(Policy):
         self._lstm_state: tuple[np.ndarray, ...] | None = None
         self._episode_start: np.ndarray | None = None
 
-    def reset(self, net: Network, num_envs: int, seed: int | None) -> None:
+    def reset(self, net: Network, num_envs: int, noise: PeriodNoise | None) -> None:
         """Begin new episodes: forget the LSTM state."""
         self._lstm_state = None
         self._episode_start = None

@@ -1,9 +1,9 @@
 """Evaluate any policy on common random numbers.
 
 Every policy — heuristic, exact or learned — answers one batched call,
-``policy.act(state) -> quantities [B, E]`` (order/transfer quantity per lane), and may
-have ``policy.reset(net, num_envs, seed)`` to prepare for a new evaluation (the oracle
-uses it to read the same noise streams ahead). ``evaluate`` runs B independent
+``policy.act(state) -> quantities [B, E]`` (order/transfer quantity per lane), and is
+reset with the run's noise before the first period (``baselines.rollout``; the oracle
+reads ahead in that noise). ``evaluate`` runs B independent
 replications of one long episode, each env on its own noise stream of ``seed``, so two
 policies evaluated with the same seed see exactly the same demands and lead times
 (common random numbers) and their per-env costs can be compared pairwise.
@@ -21,7 +21,7 @@ from scipy import stats
 
 from baselines.kpi import KPIMeter
 from baselines.policy_base import Policy
-from baselines.rollout import rollout
+from baselines.rollout import StreamNoise, rollout
 from envs.network import Network
 from envs.noise import NoiseStream
 from envs.transition import Costs, Flows, State, initial_state
@@ -36,13 +36,24 @@ class EvalResult:
         cost_mean: mean of ``cost_per_env``.
         cost_ci95: half-width of the 95% confidence interval of ``cost_mean``.
         breakdown: mean cost per period by component (holding, backlog, ...).
-        fill_rate: share of demand served from stock at once, all demand nodes pooled.
-        fill_rate_per_node: the same per demand node [D].
-        cycle_service_level: share of (env, period, node) with no shortage, per node [D].
+        fill_rate: share of demand served in the period it arose, all demand points pooled.
+        fill_rate_per_node: the same per demand point (demand node or zone) [D].
+        cycle_service_level: share of (env, period, point) with no shortage, per point [D].
+        order_lead_time: share of units delivered the same period, the next, later.
+        order_lead_time_per_point: the same per demand point [D, 3].
+        mean_order_lead_time: mean periods from order to delivery (Little's law).
+        landed_cost_per_unit: total cost per unit delivered to customers.
         mean_on_hand: mean on-hand per node [N].
         transfer_volume: mean units moved on transfer lanes per period.
+        dropship_volume: mean units delivered straight from suppliers per period.
         inventory_turns: sales / mean on-hand of the whole network (per period).
+        inventory_turns_per_node: units shipped out / mean on-hand, per node [N].
+        (Definitions: ``baselines.kpi``.)
         periods, warmup, envs, seed: how it was measured.
+        per_period: per period (warm-up included), summed over envs and demand points:
+            ``demand``, ``filled``, ``lost``, ``delivered`` and ``waited`` (units x periods
+            from order to delivery: backlog at the period's end plus delivery times), and
+            the mean ``cost`` over envs [periods] each (for outage studies).
     """
 
     cost_per_env: np.ndarray
@@ -55,11 +66,18 @@ class EvalResult:
     mean_on_hand: np.ndarray
     transfer_volume: float
     inventory_turns: float
+    order_lead_time: dict[str, float]
+    order_lead_time_per_point: np.ndarray
+    mean_order_lead_time: float
+    landed_cost_per_unit: float
+    dropship_volume: float
+    inventory_turns_per_node: np.ndarray
     periods: int
     warmup: int
     envs: int
     seed: int
     trajectory: dict[str, np.ndarray] = field(default_factory=dict)
+    per_period: dict[str, np.ndarray] = field(default_factory=dict)
 
     def summary(self) -> dict:
         """JSON-ready headline numbers."""
@@ -69,12 +87,19 @@ class EvalResult:
             "fill_rate": self.fill_rate,
             "inventory_turns": self.inventory_turns,
             "transfer_volume": self.transfer_volume,
+            "order_lead_time": self.order_lead_time,
+            "mean_order_lead_time": self.mean_order_lead_time,
+            "landed_cost_per_unit": self.landed_cost_per_unit,
+            "dropship_volume": self.dropship_volume,
             "breakdown": self.breakdown,
             "periods": self.periods,
             "warmup": self.warmup,
             "envs": self.envs,
             "seed": self.seed,
         }
+
+
+PER_PERIOD = ("demand", "filled", "lost", "delivered", "waited", "cost")
 
 
 def ci95(samples: np.ndarray) -> float:
@@ -106,12 +131,23 @@ def evaluate(
         record: keep the first ``record`` periods of env 0's on-hand, backlog, demand, lost
             sales and shipments in ``trajectory`` (for plots).
     """
-    policy.reset(net=net, num_envs=num_envs, seed=seed)
-    stream = NoiseStream(net, num_envs, seed)
+    noise = StreamNoise(NoiseStream(net, num_envs, seed))
     meter = KPIMeter(net)
     traj: dict[str, list] = {"on_hand": [], "backlog": [], "demand": [], "lost": [], "shipped": []}
 
+    series = {k: np.zeros(periods) for k in PER_PERIOD}
+    delivery = net.fulfilment_delivery.astype(float)
+
     def observe(t: int, state: State, costs: Costs, flows: Flows) -> None:
+        series["demand"][t] = flows.demand.sum()
+        series["filled"][t] = flows.filled.sum()
+        series["lost"][t] = flows.lost.sum()
+        series["delivered"][t] = flows.sales.sum()
+        waited = flows.backlog.sum()
+        if flows.fulfilled is not None:
+            waited += (flows.fulfilled * delivery).sum()
+        series["waited"][t] = waited
+        series["cost"][t] = costs.total.mean()
         if t < record:
             traj["on_hand"].append(state.on_hand[0].copy())
             traj["backlog"].append(state.backlog[0].copy())
@@ -120,12 +156,14 @@ def evaluate(
             traj["shipped"].append(flows.shipped[0].copy())
         if t >= warmup:
             meter.add(costs.as_dict(), flows, state.on_hand)
+        elif t == warmup - 1:
+            meter.remember(flows)
 
     cost_per_env = rollout(
         net,
         policy,
         initial_state(net, num_envs),
-        lambda t, state: stream.draw(state.period),
+        noise,
         periods,
         warmup,
         observe,
@@ -140,6 +178,7 @@ def evaluate(
         envs=num_envs,
         seed=seed,
         trajectory={k: np.array(v) for k, v in traj.items() if v},
+        per_period=series,
     )
 
 

@@ -1,24 +1,24 @@
 """A hindsight oracle: a reference for reports, never a competitor.
 
-``HindsightOracle`` reads the future. ``reset(net, num_envs, seed)`` opens its own copy of
-the evaluation's ``NoiseStream`` (same seed, hence the same per-env streams: common random
-numbers), so at period t it knows every future demand and the lead time that this period's
-order will get. It is a hindsight echelon base-stock policy: each ordering node orders, on
-its primary lane, exactly what brings its echelon inventory position (the installation
-positions of itself and every node below it along primary lanes) up to the customer demand
-that will occur before this order can reach the customers:
+``HindsightOracle`` reads the future. The rollout resets it with the run's noise
+(``reset(net, num_envs, noise)``), and at period t it reads ahead from that noise
+(``noise.ahead``: the same draws the simulation plays later), so it knows every future
+demand and the lead time that this period's order will get. It is a hindsight echelon
+base-stock policy: each ordering node orders, on its primary lane, exactly what brings its
+echelon inventory position (the installation positions of itself and every node below it
+along primary lanes) up to the customer demand that will occur before this order can reach
+the customers:
 
     order = max( sum_d D_d[t, t + L + delay_d] − echelon position, 0 ),
 
-with L this order's (known) lead time and delay_d the rounded mean lead times of the
-primary lanes from the node down to demand node d. In steady state every node orders
-d(t + L + delay): single node with a fixed lead time, after a short transient, no unit is
-ever held or short — zero holding and shortage cost, far below any non-anticipating policy.
-Its cost is a lower-bound-ish reference (an information bound, not attainable). In networks
-with random downstream lead times, rationing or capacities it is a heuristic with perfect
-demand information and need not be a true bound. It only works with
-``baselines.evaluation.evaluate`` (or any loop that resets it and steps every env in step
-from period 0).
+with L this order's (known) lead time and delay_d the rounded mean lead times of the primary
+lanes from the node down to demand node d. In steady state every node orders d(t + L +
+delay): single node with a fixed lead time, after a short transient, no unit is ever held or
+short — zero holding and shortage cost, far below any non-anticipating policy. Its cost is a
+lower-bound-ish reference (an information bound, not attainable). In networks with random
+downstream lead times, rationing or capacities it is a heuristic with perfect demand
+information and need not be a true bound. It only works in ``baselines.rollout.rollout``
+(``baselines.evaluation.evaluate``), with every env in step.
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ from __future__ import annotations
 import numpy as np
 
 from baselines.policy_base import Policy
+from baselines.rollout import PeriodNoise
 from baselines.structure import replenishment_tree
 from envs.network import Network
-from envs.noise import NoiseStream
 from envs.transition import State
 
 __all__ = ["HindsightOracle"]
@@ -57,39 +57,24 @@ class HindsightOracle(Policy):
                 node = parent[node]
         self._max_lead = max(net.lead_times[e].max for e in tree.lanes)
         self.horizon = self._max_lead + int(self._delays.max(initial=0)) + 1
-        self._stream: NoiseStream | None = None
+        self._noise: PeriodNoise | None = None
+        self._num_envs = 0
 
-    def reset(self, net: Network, num_envs: int, seed: int | None) -> None:
-        """Open the copy of the evaluation's noise streams (same ``seed``)."""
+    def reset(self, net: Network, num_envs: int, noise: PeriodNoise | None) -> None:
+        """Keep the run's noise, to read ahead in it."""
         if net is not self.net and net.node_names != self.net.node_names:
             raise ValueError("oracle: reset with a different network than it was built for")
-        self._stream = NoiseStream(self.net, num_envs, seed)
-        self._future: list = []  # noise of periods self._first, self._first + 1, ...
-        self._first = 0
-
-    def _noise_from(self, t: int, count: int) -> list:
-        """The noise of periods t .. t + count − 1 (drawn in order, kept while needed)."""
-        if t < self._first:
-            raise ValueError(f"oracle: period {t} is in the past (reset the oracle first)")
-        drop = t - self._first
-        self._future = self._future[drop:]
-        self._first = t
-        b = self._stream.num_envs
-        while len(self._future) < count:
-            period = np.full(b, self._first + len(self._future))
-            n = self._stream.draw(period)
-            self._future.append((n.demand.copy(), n.lead_time.copy()))
-        return self._future[:count]
+        self._noise, self._num_envs = noise, num_envs
 
     def act(self, state: State) -> np.ndarray:
-        if self._stream is None:
-            raise ValueError("oracle: call reset(net, num_envs, seed) first (evaluate does)")
-        if state.num_envs != self._stream.num_envs or np.any(state.period != state.period[0]):
+        if self._noise is None:
+            raise ValueError("oracle: needs the run's noise to read ahead (rollout resets it)")
+        if state.num_envs != self._num_envs or np.any(state.period != state.period[0]):
             raise ValueError("oracle: needs the envs it was reset for, all in the same period")
         net, tree = self.net, self.tree
-        future = self._noise_from(int(state.period[0]), self.horizon)
-        cumulative = np.cumsum(np.stack([d for d, _ in future], axis=1), axis=1)  # [B, H, D]
-        lead = future[0][1][:, tree.lanes].astype(np.int64)  # this order's lead time [B, S]
+        future = self._noise.ahead(int(state.period[0]), self.horizon)
+        cumulative = np.cumsum(np.stack([n.demand for n in future], axis=1), axis=1)  # [B, H, D]
+        lead = future[0].lead_time[:, tree.lanes].astype(np.int64)  # this order's lead time [B, S]
         target = np.zeros((state.num_envs, tree.size))
         for (s, d), delay in zip(self._pairs, self._delays):
             target[:, s] += np.take_along_axis(cumulative[:, :, d], lead[:, [s]] + delay, 1)[:, 0]

@@ -6,8 +6,10 @@ subclassing ``Policy``:
 
 - ``act(state)``: order/transfer quantities per lane [B, E] for the decision-time states
   of B envs (``envs.transition.State``); whole units, clipped by the simulator;
-- ``reset(net, num_envs, seed)``: new episodes start (a recurrent or an oracle policy
-  resets its memory or reads its noise here; stateless policies keep the default);
+- ``reset(net, num_envs, noise)``: new episodes start on the run's noise
+  (``baselines.rollout.PeriodNoise``; a recurrent policy forgets its memory, the
+  hindsight oracle keeps the noise to read ahead in it; stateless policies keep the
+  default);
 - ``describe()``: the policy's parameters and where they came from, JSON-friendly (what
   results.json and the logs show).
 """
@@ -15,12 +17,15 @@ subclassing ``Policy``:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from envs.network import Network
 from envs.transition import State
+
+if TYPE_CHECKING:  # the rollout imports Policy
+    from baselines.rollout import PeriodNoise
 
 
 class Policy(ABC):
@@ -30,9 +35,9 @@ class Policy(ABC):
     def act(self, state: State) -> np.ndarray:
         """Quantities per lane [B, E] for the decision-time states of B envs."""
 
-    def reset(self, net: Network, num_envs: int, seed: int | None) -> None:  # noqa: B027
-        """New episodes start for ``num_envs`` envs with noise ``seed``; a stateless policy
-        has nothing to reset."""
+    def reset(self, net: Network, num_envs: int, noise: PeriodNoise | None) -> None:  # noqa: B027
+        """New episodes start for ``num_envs`` envs on ``noise`` (the run's noise, which
+        ``rollout`` passes); a stateless policy has nothing to reset."""
 
     @abstractmethod
     def describe(self) -> dict[str, Any]:

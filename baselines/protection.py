@@ -15,26 +15,23 @@ from scipy import stats
 from baselines.structure import ReplenishmentTree
 from envs.network import Network
 
-_PMFS: dict[int, tuple[Network, list[list[np.ndarray]]]] = {}
-
 
 def demand_pmfs(net: Network, d: int) -> list[np.ndarray]:
-    """pmf of demand node d's demand in each phase of its season (a trace: its empirical
-    pmf, one phase). Cached per network."""
-    hit = _PMFS.get(id(net))
-    if hit is None or hit[0] is not net:
-        if len(_PMFS) > 64:
-            _PMFS.clear()
-        tables = []
-        for node in range(net.num_demand_nodes):
-            if net.demand.trace is not None:
-                counts = np.bincount(net.demand.trace[:, node].astype(np.int64))
-                tables.append([counts / counts.sum()])
-            else:
-                period = net.demand.specs[node].season_period
-                tables.append([net.demand.pmf(node, phase) for phase in range(period)])
-        hit = _PMFS[id(net)] = (net, tables)
-    return hit[1][d]
+    """pmf of demand point d's demand in each phase of its season (a trace: its empirical
+    pmf, one phase). Computed once per network (``Network.derived``)."""
+    return net.derived("demand_pmfs", lambda: _demand_tables(net))[d]
+
+
+def _demand_tables(net: Network) -> list[list[np.ndarray]]:
+    tables = []
+    for point in range(net.num_demand_nodes):
+        if net.demand.trace is not None:
+            counts = np.bincount(net.demand.trace[:, point].astype(np.int64))
+            tables.append([counts / counts.sum()])
+        else:
+            period = net.demand.specs[point].season_period
+            tables.append([net.demand.pmf(point, phase) for phase in range(period)])
+    return tables
 
 
 def served_pmf(net: Network, tree: ReplenishmentTree, s: int, phase: int) -> np.ndarray:

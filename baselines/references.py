@@ -9,16 +9,17 @@ networks with one stocking node. Every policy, learned or not, is then measured 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from baselines.evaluation import EvalResult, evaluate, paired_difference
 from baselines.policy_base import Policy
 from baselines.single_node import single_node
 from envs.network import Network
-from envs.presets import CONF_DIR
 
 log = logging.getLogger(__name__)
 
@@ -33,50 +34,70 @@ def optimal_applies(net: Network) -> bool:
     return not isinstance(single_node(net), str)
 
 
-def policy_config(name: str, overrides: dict | None = None) -> DictConfig:
-    """``conf/policy/<name>.yaml``; ``a+b`` combines a replenishment policy with a transfer
-    rule (e.g. ``base_stock+rebalance``)."""
-    file = CONF_DIR / "policy" / f"{name}.yaml"
-    if not file.is_file():
-        known = sorted(p.stem for p in (CONF_DIR / "policy").glob("*.yaml"))
-        raise ValueError(f"baselines: unknown policy {name!r}; known: {known}")
-    cfg = OmegaConf.load(file)
-    if overrides:
-        cfg = OmegaConf.merge(cfg, overrides)
-    return cfg
+@dataclass(frozen=True)
+class Baseline:
+    """A baseline to compare with: a policy config (``conf/policy/<policy>.yaml``) and,
+    optionally, a transfer rule (``conf/policy/transfers/<transfers>.yaml``), as the
+    entry ``{policy: base_stock, transfers: rebalance}`` of a ``baselines`` list (a bare
+    name: no rule)."""
+
+    policy: str
+    transfers: str | None = None
+
+    @property
+    def name(self) -> str:
+        """Its name in reports: ``base_stock``, or ``base_stock+rebalance`` with a rule."""
+        return self.policy if self.transfers is None else f"{self.policy}+{self.transfers}"
+
+    @classmethod
+    def of(cls, entry: Any) -> Baseline:
+        """A ``baselines`` list entry: a policy name or a ``{policy, transfers}`` mapping."""
+        if isinstance(entry, Baseline):
+            return entry
+        if isinstance(entry, str):
+            if "+" in entry:
+                policy, _, rule = entry.partition("+")
+                raise ValueError(f"name a transfer rule as {{policy: {policy}, transfers: {rule}}}")
+            return cls(entry)
+        if isinstance(entry, Mapping | DictConfig):
+            keys = set(entry)
+            if "policy" not in keys or not keys <= {"policy", "transfers"}:
+                raise ValueError(
+                    f"expected a policy name or {{policy: <name>, transfers: <rule>}}, got keys "
+                    f"{sorted(keys)}"
+                )
+            rule = entry.get("transfers")
+            return cls(str(entry["policy"]), None if rule is None else str(rule))
+        raise ValueError(f"expected a policy name or {{policy, transfers}}, got {entry!r}")
 
 
-def reference_names(names: list[str], net: Network, optimal: Any = "auto") -> list[str]:
-    """The baselines to run on ``net``: ``names`` plus ``optimal`` where it applies."""
-    out = [str(n) for n in names]
+def reference_names(entries: list[Any], net: Network, optimal: Any = "auto") -> list[Baseline]:
+    """The baselines to run on ``net``: ``entries`` (names or ``{policy, transfers}``)
+    plus ``optimal`` where it applies."""
+    out = [Baseline.of(entry) for entry in entries]
     want = optimal_applies(net) if str(optimal).lower() == "auto" else bool(optimal)
-    if want and OPTIMAL not in out:
-        out.append(OPTIMAL)
+    if want and OPTIMAL not in [b.name for b in out]:
+        out.append(Baseline(OPTIMAL))
     if not want and str(optimal).lower() != "auto":
-        out = [n for n in out if n != OPTIMAL]
+        out = [b for b in out if b.name != OPTIMAL]
     return out
 
 
 def make_references(
-    names: list[str], net: Network, tune: Any, seed: int = 0
+    baselines: list[Baseline], net: Network, tune: Any, seed: int = 0
 ) -> dict[str, tuple[Policy, dict]]:
-    """Build (and tune) each named baseline: name -> (policy, tuned parameters)."""
+    """Build (and tune) each baseline: its name -> (policy, tuned parameters)."""
     out: dict[str, tuple[Policy, dict]] = {}
-    if not names:
+    if not baselines:
         return out
-    from baselines.registry import make_policy
+    from baselines.registry import make_policy, policy_config
 
-    for name in names:
-        spec = policy_spec(name)
-        policy, params = make_policy(spec, net, tune=tune, seed=seed)
-        out[name] = (policy, dict(params or {}))
-        log.info("baseline %s: %s", name, params)
+    for baseline in baselines:
+        cfg = policy_config(baseline.policy, baseline.transfers)
+        policy, params = make_policy(cfg, net, tune=tune, seed=seed)
+        out[baseline.name] = (policy, dict(params or {}))
+        log.info("baseline %s: %s", baseline.name, params)
     return out
-
-
-def policy_spec(name: str) -> Any:
-    """What ``make_policy`` takes for ``name``: its config (``a+b``: the combination)."""
-    return policy_config(name) if "+" not in name else name
 
 
 def evaluate_all(

@@ -2,14 +2,13 @@
 
     policy, params = make_policy(cfg.policy, net, tune=True, seed=0)
 
-``policy_cfg`` is a ``conf/policy/<name>.yaml`` config (composed by Hydra, loaded with
-OmegaConf, or a plain dict), or a name: ``"base_stock"``, or ``"base_stock+rebalance"`` (a
-replenishment policy plus a transfer rule of ``conf/policy/transfers/``). The config holds
-the policy's ``_target_`` and parameters (``null``: computed), and the reserved keys
-
-- ``tune``: search the parameters by simulation (``baselines.tuning``) before use;
-- ``transfers``: ``null``, a transfer-rule config (``_target_: baselines.transfers...``) or
-  the name of one in ``conf/policy/transfers/`` (``rebalance``, ``none``).
+``policy_cfg`` is a ``conf/policy/<name>.yaml`` config (composed by Hydra, or a plain
+dict) or a name (``"base_stock"``), composed by ``policy_config`` the way an entry point
+composes it, with a transfer rule as ``+policy/transfers=<rule>`` when one is asked for.
+A policy config is typed (``baselines.policy_config``): the policy's ``_target_`` and
+parameters (``null``: computed), and the fields that say how to use it, ``tune`` (search
+the parameters by simulation, ``baselines.tuning``) and ``transfers`` (a transfer-rule
+config of ``conf/policy/transfers/``, or null).
 
 Parameters left ``null`` are computed (``baselines.parameters.computed_parameters``): exact
 where theory applies, else the newsvendor-style start of the search. With tuning, the
@@ -28,21 +27,25 @@ from __future__ import annotations
 import inspect
 import time
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.errors import MissingConfigException
 from hydra.utils import get_object, instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from baselines.parameters import computed_parameters
 from baselines.policies import NodePolicy
+from baselines.policy_config import usage_fields
 from baselines.transfers import NoTransfers, WithTransfers
 from baselines.tuning import TuneBudget, tune_policy
 from envs.network import Network
+from envs.presets import CONF_DIR
 
-__all__ = ["POLICY_DIR", "make_policy", "policy_config", "policy_names"]
+__all__ = ["POLICY_DIR", "make_policy", "policy_config", "policy_names", "transfer_rule_names"]
 
-POLICY_DIR = Path(__file__).resolve().parent.parent / "conf" / "policy"
+POLICY_DIR = CONF_DIR / "policy"
 
 
 TRAINED_AGENT = "agent"
@@ -55,26 +58,30 @@ def policy_names() -> list[str]:
     return sorted(p.stem for p in POLICY_DIR.glob("*.yaml") if p.stem != TRAINED_AGENT)
 
 
-def policy_config(name: str) -> DictConfig:
-    """``conf/policy/<name>.yaml``; ``a+b`` adds transfer rule ``conf/policy/transfers/b``."""
-    base, _, rule = str(name).partition("+")
-    file = POLICY_DIR / f"{base}.yaml"
-    if not file.is_file():
-        raise ValueError(f"policy: unknown policy {base!r}; known: {policy_names()}")
-    cfg = OmegaConf.load(file)
-    if rule:
-        cfg.transfers = rule
-    return cfg
+def transfer_rule_names() -> list[str]:
+    """Names of the transfer-rule configs (``conf/policy/transfers/*.yaml``)."""
+    return sorted(p.stem for p in (POLICY_DIR / "transfers").glob("*.yaml"))
 
 
-def _transfer_config(value: Any) -> Any:
-    if value is None or isinstance(value, Mapping | DictConfig):
-        return value
-    file = POLICY_DIR / "transfers" / f"{value}.yaml"
-    if not file.is_file():
-        known = sorted(p.stem for p in (POLICY_DIR / "transfers").glob("*.yaml"))
-        raise ValueError(f"policy.transfers: unknown transfer rule {value!r}; known: {known}")
-    return OmegaConf.load(file)
+def policy_config(name: str, transfers: str | None = None) -> DictConfig:
+    """``conf/policy/<name>.yaml`` composed by Hydra against its schema, with the transfer
+    rule ``conf/policy/transfers/<transfers>.yaml`` (``+policy/transfers=<transfers>``).
+
+    Inside a Hydra app the app's search path is used (a ``--config-dir`` of one's own
+    policies included); elsewhere invnet's ``conf/``.
+    """
+    overrides = [f"policy={name}"] + ([f"+policy/transfers={transfers}"] if transfers else [])
+    try:
+        if GlobalHydra.instance().is_initialized():
+            return compose(config_name="policy_alone", overrides=overrides).policy
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            return compose(config_name="policy_alone", overrides=overrides).policy
+    except MissingConfigException:
+        if not (POLICY_DIR / f"{name}.yaml").is_file():
+            raise ValueError(f"policy: unknown policy {name!r}; known: {policy_names()}") from None
+        raise ValueError(
+            f"policy.transfers: unknown transfer rule {transfers!r}; known: {transfer_rule_names()}"
+        ) from None
 
 
 def _budget(tune: Any, seed: int) -> tuple[bool, TuneBudget, int]:
@@ -96,7 +103,7 @@ def make_policy(
 
     Args:
         policy_cfg: a policy config (``conf/policy/<name>.yaml``: DictConfig or dict) or a
-            name (``"s_S"``, ``"base_stock+rebalance"``).
+            name (``"s_S"``).
         net: the network it acts on.
         tune: search the parameters by simulation first. None: the config's ``tune``. A
             mapping means True with that budget (``TuneBudget`` fields: envs, periods,
@@ -121,13 +128,16 @@ def make_policy(
         if isinstance(policy_cfg, DictConfig)
         else dict(policy_cfg)
     )
-    cfg.pop("defaults", None)
     if "_target_" not in cfg:
         raise ValueError(f"policy: a policy config needs a _target_, got keys {sorted(cfg)}")
-    wanted = cfg.pop("tune", False) if tune is None else tune
-    cfg.pop("tune", None)
-    cfg.pop("name", None)
-    rule_cfg = _transfer_config(cfg.pop("transfers", None))
+    usage = {name: cfg.pop(name, None) for name in usage_fields()}
+    wanted = (usage["tune"] or False) if tune is None else tune
+    rule_cfg = usage["transfers"]
+    if rule_cfg is not None and not isinstance(rule_cfg, Mapping):
+        raise ValueError(
+            f"policy.transfers: expected a transfer-rule config, got {rule_cfg!r}; select one "
+            f"with +policy/transfers=<rule> (known: {transfer_rule_names()})"
+        )
     do_tune, budget, seed = _budget(wanted, seed)
 
     rule = _build(rule_cfg, net) if rule_cfg is not None else None

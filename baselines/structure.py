@@ -48,20 +48,10 @@ class ReplenishmentTree:
         return len(self.nodes)
 
 
-_TREES: dict[int, tuple[Network, ReplenishmentTree]] = {}
-
-
 def replenishment_tree(net: Network) -> ReplenishmentTree:
-    """The ``ReplenishmentTree`` of a network (cached by identity: networks are immutable,
-    and hold arrays, so they are not hashable)."""
-    hit = _TREES.get(id(net))
-    if hit is not None and hit[0] is net:
-        return hit[1]
-    if len(_TREES) > 64:
-        _TREES.clear()
-    tree = _build_tree(net)
-    _TREES[id(net)] = (net, tree)
-    return tree
+    """The ``ReplenishmentTree`` of a network, computed once per network
+    (``Network.derived``)."""
+    return net.derived("replenishment_tree", lambda: _build_tree(net))
 
 
 def _build_tree(net: Network) -> ReplenishmentTree:

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from baselines.policy_base import Policy
+from baselines.rollout import PeriodNoise
 from baselines.structure import replenishment_tree
 from envs.network import Network, downstream_mean_demand
 from envs.transition import State
@@ -79,8 +80,7 @@ class Rebalance(Policy):
                 f"got {self.high_days.tolist()}"
             )
         self.lanes = np.flatnonzero(net.is_transfer)
-        own = np.zeros(net.num_nodes)
-        own[net.demand_nodes] = net.demand.mean_demand
+        own = net.node_mean_demand
         tree = replenishment_tree(net)
         served = np.zeros(net.num_nodes)
         served[tree.nodes] = tree.mean_demand
@@ -144,9 +144,9 @@ class WithTransfers(Policy):
         self.replenishment = replenishment
         self.rule = rule
 
-    def reset(self, net: Network, num_envs: int, seed: int | None) -> None:
+    def reset(self, net: Network, num_envs: int, noise: PeriodNoise | None) -> None:
         for part in (self.replenishment, self.rule):
-            part.reset(net=net, num_envs=num_envs, seed=seed)
+            part.reset(net, num_envs, noise)
 
     def act(self, state: State) -> np.ndarray:
         return self.replenishment.act(state) + self.rule.act(state)

@@ -46,7 +46,8 @@ from baselines.rollout import rollout
 from baselines.transfers import Rebalance, WithTransfers
 from envs.network import Network
 from envs.noise import Noise, NoiseStream
-from envs.transition import initial_state
+from envs.schema import field_error
+from envs.transition import State, initial_state
 
 log = logging.getLogger(__name__)
 
@@ -101,17 +102,21 @@ class TuneBudget:
         return cls(**values)
 
     def __post_init__(self) -> None:
-        if self.periods <= self.warmup or self.eval_periods <= self.eval_warmup:
-            raise ValueError(
-                f"tune: periods must exceed warmup, got periods={self.periods} "
-                f"warmup={self.warmup}, eval_periods={self.eval_periods} "
-                f"eval_warmup={self.eval_warmup}"
-            )
-        if self.envs < 2 or self.eval_envs < 2:
-            raise ValueError(
-                f"tune.envs: need at least 2 replications, got envs={self.envs} "
-                f"eval_envs={self.eval_envs}"
-            )
+        """The budget's checks, one place for a budget built in Python or from a config
+        (``experiments.params.TuneConfig``); the error names the field."""
+        least = {"envs": 2, "eval_envs": 2, "batch_envs": 1, "max_iterations": 1}
+        least.update(warmup=0, eval_warmup=0)
+        for name, minimum in least.items():
+            if getattr(self, name) < minimum:
+                value = getattr(self, name)
+                raise field_error(name, f"must be at least {minimum}, got {name}={value}")
+        for prefix in ("", "eval_"):
+            periods, warmup = getattr(self, f"{prefix}periods"), getattr(self, f"{prefix}warmup")
+            if periods <= warmup:
+                raise field_error(
+                    f"{prefix}warmup",
+                    f"{prefix}warmup={warmup} must be less than {prefix}periods={periods}",
+                )
 
 
 @dataclass
@@ -182,6 +187,24 @@ class CommonNoise:
         )
 
 
+class TiledNoise:
+    """``copies`` candidates side by side on the same ``CommonNoise`` (the rollout's
+    ``PeriodNoise``)."""
+
+    def __init__(self, noise: CommonNoise, copies: int):
+        self.noise, self.copies = noise, copies
+
+    def at(self, t: int, state: State) -> Noise:
+        return self.noise.tiled(t, self.copies)
+
+    def ahead(self, t: int, count: int) -> list[Noise]:
+        if t + count > len(self.noise.path):
+            raise ValueError(
+                f"tuning noise: holds {len(self.noise.path)} periods, asked up to {t + count}"
+            )
+        return [self.noise.tiled(k, self.copies) for k in range(t, t + count)]
+
+
 def batch_costs(
     net: Network,
     build: Callable[[np.ndarray], Any],
@@ -205,9 +228,7 @@ def batch_costs(
         copies = len(chunk)
         policy = build(np.repeat(chunk, noise.envs, axis=0))
         state = initial_state(net, copies * noise.envs)
-        per_env = rollout(
-            net, policy, state, lambda t, _, c=copies: noise.tiled(t, c), periods, warmup
-        )
+        per_env = rollout(net, policy, state, TiledNoise(noise, copies), periods, warmup)
         out[start : start + copies] = per_env.reshape(copies, -1).mean(1)
     return out
 

@@ -35,9 +35,9 @@ MAX_UNITS = float(2**24)
 def max_target(net: Network) -> np.ndarray:
     """Upper end of the order-up-to range per lane: the destination's mean demand over
     (lead time + 1) periods plus six standard deviations (Poisson-like), at least 1."""
-    own = np.zeros(net.num_nodes)
-    own[net.demand_nodes] = net.demand.mean_demand
-    through = downstream_mean_demand(net.lane_source, net.lane_destination, net.is_transfer, own)
+    through = downstream_mean_demand(
+        net.lane_source, net.lane_destination, net.is_transfer, net.node_mean_demand
+    )
     # An upstream node's echelon covers the lead times below it too: add the longest
     # downstream replenishment lead time (a generous bound, not an optimum).
     horizon = np.array([lt.max + 1 for lt in net.lead_times], dtype=float)

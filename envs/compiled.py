@@ -489,6 +489,11 @@ class CompiledStep:
         layout=None,
         episode_length: int = 2**62,
     ):
+        if net.needs_reference_step:
+            raise ValueError(
+                "backend: the compiled step does not model demand zones, facility or handling "
+                "costs or scheduled outages; use the numpy reference (Simulator picks it)"
+            )
         self.net = net
         self.dtype = np.dtype(dtype)
         keep_freed_memory()
@@ -739,7 +744,10 @@ class CompiledStep:
 def transition(
     net: Network, state: State, action: np.ndarray, noise: Noise
 ) -> tuple[State, Costs, Flows]:
-    """``envs.transition.transition`` compiled: same arguments, same numbers."""
+    """``envs.transition.transition`` compiled: same arguments, same numbers. A network
+    the kernel does not model (``Network.needs_reference_step``) runs the reference."""
+    if net.needs_reference_step:
+        return numpy_transition(net, state, action, noise)
     action = check_action(net, action, np.float64)
     nxt, costs, flows, _, _, _ = CompiledStep(net, state.on_hand.dtype)(state, action, noise)
     return nxt, costs, flows

@@ -11,9 +11,12 @@ Supported per node (``dist``):
 - ``normal`` (``mean``, ``std``), rounded to the nearest whole unit and at zero:
   P(X=k) = Phi((k+0.5-mu)/sigma) - Phi((k-0.5-mu)/sigma), P(X=0) = Phi((0.5-mu)/sigma)
 - ``deterministic`` (``mean``, a whole number)
-- an optional seasonal multiplier ``seasonality: {period, amplitude, phase}``:
-  the mean in period t is ``mean * (1 + amplitude * sin(2*pi*(t + phase) / period))``
-  (the standard deviation scales with it, so the coefficient of variation is kept).
+- an optional seasonal multiplier known in advance (``envs.schema.SeasonalitySpec``):
+  ``seasonality: {period, amplitude, phase, promotions}``, where the mean in period t is
+  ``mean * (1 + amplitude * sin(2*pi*(t + phase) / period))`` times the ``lift`` of a
+  promotion covering ``t % period``; or ``seasonality: {calendar: [m_0, m_1, ...]}``, the
+  multiplier of each period of a cycle as long as the list. The standard deviation scales
+  with the multiplier, so the coefficient of variation is kept.
 
 Across nodes, demand can be correlated through a Gaussian copula
 (``demand_correlation`` of the network: a scalar for equicorrelation or a matrix),
@@ -31,7 +34,7 @@ import pandas as pd
 from scipy import special, stats
 
 from envs.sampling import StackedInverseCDF
-from envs.schema import ConfigError, DemandDistribution, parse, season_multipliers
+from envs.schema import ConfigError, DemandDistribution, parse
 
 # Tail mass left out of the inverse-CDF tables; the largest tabulated value absorbs it.
 TAIL_MASS = 1e-10
@@ -47,9 +50,8 @@ class DemandSpec:
     dist: str
     mean: float
     std: float | None = None
-    season_period: int = 1
-    season_amplitude: float = 0.0
-    season_phase: float = 0.0
+    season: tuple[float, ...] = (1.0,)
+    """Multiplier of the mean in each phase of the season cycle (one entry: no season)."""
 
     @classmethod
     def of(cls, config: Any) -> DemandSpec:
@@ -59,10 +61,13 @@ class DemandSpec:
             dist=config.dist,
             mean=float(config.mean),
             std=getattr(config, "std", None),
-            season_period=season.period if season else 1,
-            season_amplitude=season.amplitude if season else 0.0,
-            season_phase=season.phase if season else 0.0,
+            season=tuple(season.multipliers().tolist()) if season else (1.0,),
         )
+
+    @property
+    def season_period(self) -> int:
+        """Whole periods per season cycle (1 when not seasonal)."""
+        return len(self.season)
 
     def frozen(self, multiplier: float = 1.0):
         """The scipy.stats distribution (discrete, or normal before rounding) at a multiplier."""
@@ -78,7 +83,8 @@ class DemandSpec:
         return None
 
     def multipliers(self) -> np.ndarray:
-        return season_multipliers(self.season_period, self.season_amplitude, self.season_phase)
+        """The multiplier of the mean in each phase 0..season_period-1."""
+        return np.array(self.season)
 
     def top(self, multiplier: float = 1.0) -> int:
         """Largest tabulated demand K at a multiplier (the 1 - TAIL_MASS quantile, + 1)."""

@@ -24,13 +24,21 @@ When a node cannot ship everything asked of it, it rations (``rationing``):
 
 Units arriving at a node beyond its ``storage_capacity`` are disposed of (counted in
 ``flows["overflow"]`` and charged the node's ``overflow_cost`` per unit).
+
+Demand zones (``zones``) are customers apart from stock: each is served through its
+fulfilment lanes, tried in the order listed, from a stock node's on-hand or by drop-ship
+from a supplier, and delivered ``delivery_time`` periods later. The network's *demand
+points* are its demand nodes (node order) then its zones: ``demand_nodes[d]`` is the
+stock node whose shelf serves point d first (the node itself, or a zone's first stock
+source), so the classical policies see a zone's demand at the node that serves it.
 """
 
 from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -80,6 +88,10 @@ class TypedConstants:
     is_replenishment: np.ndarray  # [E] as 0/1
     is_transfer: np.ndarray  # [E] as 0/1
     in_transit_holding: np.ndarray  # [E]
+    facility_cost: np.ndarray  # [N]
+    handling_cost: np.ndarray  # [N]
+    fulfilment_unit_cost: np.ndarray  # [F]
+    fulfilment_capacity: np.ndarray  # [F]
 
     @staticmethod
     def build(net_arrays: dict[str, np.ndarray], dtype: np.dtype) -> TypedConstants:
@@ -101,13 +113,18 @@ class TypedConstants:
             is_replenishment=f(~a["is_transfer"]),
             is_transfer=f(a["is_transfer"]),
             in_transit_holding=f(a["in_transit_holding"]),
+            facility_cost=f(a["facility_cost"]),
+            handling_cost=f(a["handling_cost"]),
+            fulfilment_unit_cost=f(a["fulfilment_unit_cost"]),
+            fulfilment_capacity=f(a["fulfilment_capacity"]),
         )
 
 
 @dataclass(frozen=True)
 class Network:
     """Validated, array-form network: what ``transition`` reads. Indices: N nodes, E lanes,
-    D demand nodes. Built by ``build_network``; never mutated."""
+    D demand points (demand nodes, then Z zones), F fulfilment lanes of the zones. Built by
+    ``build_network``; never mutated."""
 
     node_names: tuple[str, ...]
     lane_names: tuple[str, ...]
@@ -117,7 +134,8 @@ class Network:
     holding_cost: np.ndarray  # [N]
     overflow_cost: np.ndarray  # [N]
     initial_on_hand: np.ndarray  # [N]
-    demand_nodes: np.ndarray  # [D] node index of each demand node
+    demand_nodes: np.ndarray  # [D] node whose shelf serves each demand point first
+    demand_names: tuple[str, ...]  # [D] the demand node's or the zone's name
     is_backlog: np.ndarray  # [D] bool: backlog (True) or lost sales (False)
     penalty: np.ndarray  # [D]
     demand: DemandModel
@@ -146,6 +164,27 @@ class Network:
     instant_lanes: np.ndarray  # lanes whose lead time can be 0
     constants: dict[np.dtype, TypedConstants]
     """The cost and capacity arrays in float32 and float64 (see ``typed``)."""
+    facility_cost: np.ndarray  # [N] per period, every period
+    handling_cost: np.ndarray  # [N] per unit shipped out
+    fulfilment_unit_cost: np.ndarray  # [F] transport per unit delivered
+    fulfilment_capacity: np.ndarray  # [F] units per period
+    fulfilment_zone: np.ndarray  # [F] zone (0..Z-1) of each fulfilment lane, zone-major
+    fulfilment_source: np.ndarray  # [F] node that ships
+    fulfilment_delivery: np.ndarray  # [F] delivery time, whole periods
+    fulfilment_names: tuple[str, ...]  # [F] "source=>zone"
+    outages: tuple[tuple[str, int, int, int], ...]
+    """Scheduled outages ``(kind, index, start, end)``: node or lane ``index`` is down in
+    periods ``start <= t < end`` of each episode."""
+    memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    """Data that upper layers derive from the network (``derived``), kept with it."""
+
+    def derived(self, key: str, build: Callable[[], Any]) -> Any:
+        """``build()``, computed once per network and key: the one cache of what the
+        layers above ``envs`` derive from a network (a replenishment tree, demand pmfs,
+        torch constants). Data derived within ``envs`` are fields or cached properties."""
+        if key not in self.memo:
+            self.memo[key] = build()
+        return self.memo[key]
 
     def typed(self, dtype: np.dtype) -> TypedConstants:
         """Cost and capacity arrays in ``dtype`` (float32 or float64), so that products
@@ -171,7 +210,58 @@ class Network:
 
     @property
     def num_demand_nodes(self) -> int:
+        """D, the number of demand points (demand nodes and zones)."""
         return len(self.demand_nodes)
+
+    @property
+    def num_zones(self) -> int:
+        return len(self.zone_names)
+
+    @property
+    def zone_names(self) -> tuple[str, ...]:
+        return self.demand_names[len(self.demand_names) - self.num_zone_points :]
+
+    @functools.cached_property
+    def num_zone_points(self) -> int:
+        return int(self.fulfilment_zone.max()) + 1 if len(self.fulfilment_zone) else 0
+
+    @property
+    def own_demand_points(self) -> int:
+        """D - Z: the demand points that are nodes with their own demand (the first ones)."""
+        return self.num_demand_nodes - self.num_zone_points
+
+    @functools.cached_property
+    def fulfilment_ranks(self) -> tuple[tuple[np.ndarray, LaneIndex], ...]:
+        """The fulfilment lanes by rank: every zone's first lane, then every zone's second
+        lane, ...; each rank as (its lanes in zone order, those lanes grouped by source)."""
+        rank = np.zeros(len(self.fulfilment_zone), dtype=np.int64)
+        for j in range(1, len(rank)):
+            same = self.fulfilment_zone[j] == self.fulfilment_zone[j - 1]
+            rank[j] = rank[j - 1] + 1 if same else 0
+        out = []
+        for r in range(int(rank.max()) + 1 if len(rank) else 0):
+            lanes = np.flatnonzero(rank == r)
+            out.append((lanes, LaneIndex.group(self.fulfilment_source[lanes], self.num_nodes)))
+        return tuple(out)
+
+    @functools.cached_property
+    def node_mean_demand(self) -> np.ndarray:
+        """Mean demand per period served first from each node's shelf [N] (a zone's at
+        its first stock source)."""
+        out = np.zeros(self.num_nodes)
+        np.add.at(out, self.demand_nodes, self.demand.mean_demand)
+        return out
+
+    @functools.cached_property
+    def needs_reference_step(self) -> bool:
+        """Whether the network uses a feature only the numpy reference step models (zones,
+        facility or handling costs, scheduled outages); ``Simulator`` then runs it."""
+        return bool(
+            self.num_zone_points
+            or np.any(self.facility_cost > 0)
+            or np.any(self.handling_cost > 0)
+            or self.outages
+        )
 
     @property
     def stock_nodes(self) -> np.ndarray:
@@ -205,6 +295,7 @@ def build_network(cfg: Any, prefix: str = "") -> Network:
     supplier_capacity = np.full(n_nodes, INF)
     storage = np.full(n_nodes, INF)
     holding, overflow, initial = np.zeros(n_nodes), np.zeros(n_nodes), np.zeros(n_nodes)
+    facility, handling = np.zeros(n_nodes), np.zeros(n_nodes)
     node_failure = np.array([n.disruption.failure_prob for n in nodes])
     node_recovery = np.array([n.disruption.recovery_prob for n in nodes])
     demand_nodes, is_backlog, penalty, specs = [], [], [], []
@@ -216,6 +307,8 @@ def build_network(cfg: Any, prefix: str = "") -> Network:
         holding[i] = node.holding_cost
         overflow[i] = node.overflow_cost
         initial[i] = node.initial_on_hand
+        facility[i] = node.facility_cost
+        handling[i] = node.handling_cost
         if node.demand is None:
             continue
         demand_nodes.append(i)
@@ -224,12 +317,26 @@ def build_network(cfg: Any, prefix: str = "") -> Network:
         specs.append(DemandSpec.of(node.demand))
 
     demand_names = [names[i] for i in demand_nodes]
+    index_of = {name: i for i, name in enumerate(names)}
+    ful_zone, ful_source, ful_delivery, ful_cost, ful_capacity = [], [], [], [], []
+    for z, zone in enumerate(spec.zones):
+        sources = [index_of[lane.source] for lane in zone.fulfilment]
+        demand_nodes.append(next(i for i in sources if not is_supplier[i]))
+        demand_names.append(zone.name)
+        is_backlog.append(zone.unmet == "backlog")
+        penalty.append(zone.penalty)
+        specs.append(DemandSpec.of(zone.demand))
+        for lane, src in zip(zone.fulfilment, sources):
+            ful_zone.append(z)
+            ful_source.append(src)
+            ful_delivery.append(lane.delivery_time)
+            ful_cost.append(lane.unit_cost)
+            ful_capacity.append(lane.capacity)
     trace = None
     if spec.demand_trace:
         field = f"{prefix}.demand_trace" if prefix else "demand_trace"
         trace = load_trace(spec.demand_trace, demand_names, field)
 
-    index_of = {name: i for i, name in enumerate(names)}
     source = np.array([index_of[e.source] for e in lanes], dtype=np.int64)
     destination = np.array([index_of[e.destination] for e in lanes], dtype=np.int64)
     is_transfer = np.array([e.kind == "transfer" for e in lanes])
@@ -275,7 +382,17 @@ def build_network(cfg: Any, prefix: str = "") -> Network:
         "fixed_cost": fixed_cost,
         "lane_capacity": capacity,
         "in_transit_holding": in_transit,
+        "facility_cost": facility,
+        "handling_cost": handling,
+        "fulfilment_unit_cost": np.array(ful_cost, dtype=float),
+        "fulfilment_capacity": np.array(ful_capacity, dtype=float),
     }
+    outages = [
+        (kind, i, o.start, o.end)
+        for kind, items in (("node", nodes), ("lane", lanes))
+        for i, x in enumerate(items)
+        for o in x.disruption.outages
+    ]
     return Network(
         node_names=tuple(names),
         lane_names=tuple(f"{names[s]}->{names[d]}" for s, d in zip(source, destination)),
@@ -298,6 +415,14 @@ def build_network(cfg: Any, prefix: str = "") -> Network:
         constants={
             np.dtype(t): TypedConstants.build(arrays, np.dtype(t)) for t in (np.float32, np.float64)
         },
+        demand_names=tuple(demand_names),
+        fulfilment_zone=np.array(ful_zone, dtype=np.int64),
+        fulfilment_source=np.array(ful_source, dtype=np.int64),
+        fulfilment_delivery=np.array(ful_delivery, dtype=np.int64),
+        fulfilment_names=tuple(
+            f"{names[s]}=>{spec.zones[z].name}" for z, s in zip(ful_zone, ful_source)
+        ),
+        outages=tuple(outages),
     )
 
 
@@ -353,7 +478,7 @@ def _default_max_order(
     """Action range per lane: capacity if finite, else a generous multiple of the mean
     demand served through the destination (4 mean + 4 standard deviations, Poisson-like)."""
     own = np.zeros(n_nodes)
-    own[demand_nodes] = demand.mean_demand
+    np.add.at(own, demand_nodes, demand.mean_demand)  # zones can share a node
     through = downstream_mean_demand(source, destination, is_transfer, own)
     out = np.empty(len(source))
     for j in range(len(source)):

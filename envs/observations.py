@@ -32,7 +32,9 @@ class ObservationLayout:
         names: list[str] = []
         self.stock_nodes = net.stock_nodes
         names += [f"on_hand[{net.node_names[i]}]" for i in self.stock_nodes]
-        self.backlog_nodes = net.demand_nodes[net.is_backlog]
+        # Zones' backlog is owed by their first stock source: observe each node once.
+        self.backlog_nodes = np.array(list(dict.fromkeys(net.demand_nodes[net.is_backlog])))
+        self.backlog_nodes = self.backlog_nodes.astype(np.int64)
         names += [f"backlog[{net.node_names[i]}]" for i in self.backlog_nodes]
         pipe_flat = []  # index of (lane e, slot k - 1) in a flattened pipeline row
         for e, lt in enumerate(net.lead_times):
@@ -40,7 +42,7 @@ class ObservationLayout:
                 pipe_flat.append(e * net.pipeline_length + k - 1)
                 names.append(f"pipeline[{net.lane_names[e]}][+{k}]")
         self.pipe_flat = np.array(pipe_flat, dtype=int)
-        names += [f"demand[{net.node_names[i]}]" for i in net.demand_nodes]
+        names += [f"demand[{name}]" for name in net.demand_names]
         self.season = net.demand.season_period if net.demand.trace is None else 1
         if self.season > 1:
             names += ["season_sin", "season_cos"]

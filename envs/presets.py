@@ -22,6 +22,7 @@ from hydra.core.config_store import ConfigStore
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
+from envs.designs import design_config
 from envs.hub_and_spoke import hub_and_spoke_config
 from envs.network import Network, build_network
 from envs.schema import ConfigError, validate_network
@@ -38,6 +39,7 @@ PRESETS = {
     "Network": "network",
     "Custom": "custom",
     "HubAndSpoke": "hub_and_spoke",
+    "Design": "design",
 }
 
 
@@ -64,9 +66,21 @@ class EnvConfig:
     unmet: Any = None
     transfer_cost: Any = None
     generator: str | None = None
-    """A network generator that replaces ``network``: ``hub_and_spoke`` (envs.hub_and_spoke)."""
+    """A network generator that replaces ``network``: ``hub_and_spoke`` (envs.hub_and_spoke)
+    or ``design`` (envs.designs)."""
     regions: Any = None
     stores_per_region: Any = None
+    design: Any = None
+    """``design`` generator: centralised | regional | hub_and_spoke | micro_fulfilment |
+    drop_ship."""
+    zones: Any = None
+    """``design`` generator: the number of customer zones."""
+    outage: Any = None
+    """``design`` generator: a scheduled outage ``{node, start, end}`` (or null)."""
+    fallback: Any = None
+    """``design`` generator: whether zones have their alternative fulfilment lanes."""
+    transfers: Any = None
+    """``design`` generator: whether neighbouring regional DCs have transfer lanes."""
 
 
 ConfigStore.instance().store(group="env", name="_schema", node=EnvConfig)
@@ -109,9 +123,36 @@ def network_config(env_cfg: Any) -> Any:
             env_cfg.get("stores_per_region"),
             **{k: float(env_cfg[k]) for k in knobs if env_cfg.get(k) is not None},
         )
+    if generator == "design":
+        outage = env_cfg.get("outage")
+        return design_config(
+            env_cfg.get("design"),
+            env_cfg.get("zones"),
+            env_cfg.get("regions"),
+            **{
+                k: float(env_cfg[k])
+                for k in ("demand_mean", "penalty")
+                if env_cfg.get(k) is not None
+            },
+            outage=None if outage is None else dict(outage),
+            fallback=_switch(env_cfg, "fallback", True),
+            transfers=_switch(env_cfg, "transfers", False),
+        )
     if generator is not None:
-        raise ValueError(f"env.generator: unknown {generator!r}; known: ['hub_and_spoke']")
+        raise ValueError(
+            f"env.generator: unknown {generator!r}; known: ['hub_and_spoke', 'design']"
+        )
     return env_cfg["network"]
+
+
+def _switch(env_cfg: Any, key: str, default: bool) -> bool:
+    """A true/false knob of a generator (null: ``default``); anything else is an error."""
+    value = env_cfg.get(key)
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        raise ValueError(f"env.{key}: must be true or false, got {value!r}")
+    return value
 
 
 def make_network(env_cfg: Any) -> Network:

@@ -162,34 +162,139 @@ def _by_key(key: str, default: str):
 # --------------------------------------------------------------------------- disruptions
 
 
+EpisodePeriod = Annotated[int, BeforeValidator(whole_number), Field(ge=0, le=10**7)]
+
+
+class OutageSpec(StrictModel):
+    """A scheduled outage: down in periods ``start <= t < end`` of every episode."""
+
+    start: EpisodePeriod
+    """First period of the outage (episode time, from 0)."""
+    end: EpisodePeriod
+    """First period after the outage."""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> OutageSpec:
+        if self.end <= self.start:
+            raise field_error("end", f"must be after start {self.start}, got {self.end}")
+        return self
+
+
 class DisruptionSpec(StrictModel):
-    """An up/down Markov process of a node or lane (off when ``failure_prob`` is 0)."""
+    """An up/down Markov process of a node or lane (off when ``failure_prob`` is 0), and
+    scheduled outages known in advance."""
 
     failure_prob: Probability = 0.0
     """Probability that an up node/lane goes down at the start of a period."""
     recovery_prob: Probability = 1.0
     """Probability that a down node/lane comes back up at the start of a period."""
+    outages: Annotated[list[OutageSpec], BeforeValidator(_list_from_tuple)] = []
+    """Scheduled outages ``[{start, end}]``: down in periods start..end-1 of each episode."""
 
 
 # --------------------------------------------------------------------------- demand
 
 
+Multiplier = Annotated[float, Field(gt=0)]
+"""A finite positive factor of the mean demand."""
+SeasonIndex = Annotated[int, BeforeValidator(whole_number), Field(ge=0, le=MAX_SEASON_PERIOD)]
+
+
+class PromotionSpec(StrictModel):
+    """A promotion known in advance: the mean demand times ``lift`` in periods
+    ``start, ..., end - 1`` of every season cycle."""
+
+    start: SeasonIndex
+    """First period of the promotion in the cycle (0-based)."""
+    end: SeasonIndex
+    """Period after the last one of the promotion (at most the season ``period``)."""
+    lift: Multiplier
+    """Factor of the mean demand during the promotion (> 0; 3 triples it)."""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> PromotionSpec:
+        if self.end <= self.start:
+            raise field_error(
+                "end", f"{self.end} must be after start {self.start} (end is exclusive)"
+            )
+        return self
+
+
+_SINE_KEYS = ("period", "amplitude", "phase", "promotions")
+
+
 class SeasonalitySpec(StrictModel):
-    """Seasonal multiplier of the mean: ``1 + amplitude * sin(2 pi (t + phase) / period)``."""
+    """Seasonal multiplier of the mean, known in advance, in one of two spellings:
+
+    - a sine plus promotions: ``1 + amplitude * sin(2 pi (t + phase) / period)``, times
+      ``lift`` in the periods of each promotion (``{period: 26, promotions: [{start: 20,
+      end: 23, lift: 3}]}``);
+    - a calendar: the multiplier of every period of the cycle, whose length is the
+      cycle's (``{calendar: [1, 1, 2.5, 2.5, 1, 1]}``).
+    """
 
     period: SeasonPeriod = 1
     """Whole periods per season cycle."""
     amplitude: Annotated[float, Field(ge=0, lt=1)] = 0.0
     """Relative swing of the mean, in [0, 1)."""
     phase: float = 0.0
-    """Shift of the cycle, in periods."""
+    """Shift of the sine, in periods (promotions are not shifted)."""
+    promotions: Annotated[list[PromotionSpec], BeforeValidator(_list_from_tuple)] = []
+    """Promotions within the cycle, none overlapping (each multiplies the sine)."""
+    calendar: (
+        Annotated[
+            list[Multiplier],
+            BeforeValidator(_list_from_tuple),
+            Field(min_length=1, max_length=MAX_SEASON_PERIOD),
+        ]
+        | None
+    ) = None
+    """Multiplier of each period of a cycle of at most 1000 periods (> 0 each); replaces
+    every other key."""
+
+    @model_validator(mode="after")
+    def _one_spelling(self) -> SeasonalitySpec:
+        if self.calendar is not None:
+            for key in _SINE_KEYS:
+                if key in self.model_fields_set:
+                    raise field_error(
+                        key,
+                        f"{getattr(self, key)!r} beside a calendar (a calendar gives the "
+                        f"multiplier of every period; drop {key} or the calendar)",
+                    )
+        previous: tuple[int, PromotionSpec] | None = None
+        for i, promo in sorted(enumerate(self.promotions), key=lambda item: item[1].start):
+            if promo.end > self.period:
+                raise field_error(
+                    f"promotions[{i}].end",
+                    f"{promo.end} is past the season cycle of period {self.period}",
+                )
+            if previous is not None and promo.start < previous[1].end:
+                raise field_error(
+                    f"promotions[{i}]",
+                    f"periods {promo.start}..{promo.end - 1} overlap promotions[{previous[0]}] "
+                    f"(periods {previous[1].start}..{previous[1].end - 1})",
+                )
+            previous = (i, promo)
+        return self
+
+    @property
+    def cycle(self) -> int:
+        """Whole periods per cycle: the calendar's length, else ``period``."""
+        return len(self.calendar) if self.calendar is not None else self.period
 
     def multipliers(self) -> np.ndarray:
-        return season_multipliers(self.period, self.amplitude, self.phase)
+        """The multiplier of the mean demand in each phase 0..cycle-1."""
+        if self.calendar is not None:
+            return np.array(self.calendar, dtype=float)
+        out = season_multipliers(self.period, self.amplitude, self.phase)
+        for promo in self.promotions:
+            out[promo.start : promo.end] *= promo.lift
+        return out
 
 
 def season_multipliers(period: int, amplitude: float, phase: float) -> np.ndarray:
-    """The multiplier of the mean demand in each phase 0..period-1 of the season."""
+    """The multiplier of the mean demand in each phase 0..period-1 of a sine season."""
     t = np.arange(period)
     return 1.0 + amplitude * np.sin(2 * np.pi * (t + phase) / period)
 
@@ -358,6 +463,10 @@ class StockNode(StrictModel):
     with ``demand``."""
     overflow_cost: Cost = 0.0
     """Cost per unit disposed of because it arrived beyond ``storage_capacity``."""
+    facility_cost: Cost = 0.0
+    """Fixed cost per period of keeping the node open (rent, staff), charged every period."""
+    handling_cost: Cost = 0.0
+    """Cost per unit shipped out of the node (to another node or to customers)."""
     disruption: DisruptionSpec = DisruptionSpec()
     """Up/down process of the node: a down node ships nothing."""
 
@@ -413,6 +522,38 @@ Correlation = _tagged(
 )
 
 
+class FulfilmentLaneSpec(StrictModel):
+    """How a demand zone can be served: from ``source``'s stock (or, from a supplier, by
+    drop-ship), delivered ``delivery_time`` periods after it ships."""
+
+    source: Name
+    """A stock node (its on-hand) or a supplier (drop-ship, up to its capacity left)."""
+    delivery_time: LeadTime = 0
+    """Whole periods from shipment to the customer (0: the same period)."""
+    unit_cost: Cost = 0.0
+    """Transport cost per unit delivered (local vs long-haul)."""
+    capacity: Capacity = math.inf
+    """Most units delivered per period."""
+
+
+class ZoneSpec(StrictModel):
+    """A demand zone: customers apart from stock, served through fulfilment lanes tried in
+    the order listed (nearest first, then the next, ...)."""
+
+    name: Name
+    """Unique zone name (not a node's name)."""
+    demand: DemandDistribution
+    """Customer demand of the zone, e.g. ``{dist: poisson, mean: 5}``."""
+    unmet: Literal["backlog", "lost"] = "lost"
+    """What happens to demand that no lane can serve this period."""
+    penalty: Cost
+    """Backlog cost per unit per period, or lost-sales penalty per unit lost."""
+    fulfilment: Annotated[
+        list[FulfilmentLaneSpec], BeforeValidator(_list_from_tuple), Field(min_length=1)
+    ]
+    """The fulfilment lanes, in the order they are tried."""
+
+
 class NetworkSpec(StrictModel):
     """Nodes, lanes and network-wide options (``env.network``, an edge list, a dict)."""
 
@@ -422,13 +563,16 @@ class NetworkSpec(StrictModel):
     """The lanes (an edge list gives them as ``edges: [[source, destination, {...}]]``)."""
     transfer_lanes: Annotated[list[TransferLaneSpec], BeforeValidator(_list_from_tuple)] = []
     """Lateral lanes listed apart, so a preset can add them to another's lanes."""
+    zones: Annotated[list[ZoneSpec], BeforeValidator(_list_from_tuple)] = []
+    """Demand zones served through fulfilment lanes (a node's own ``demand`` is a zone
+    served by that node alone, delivered at once)."""
     rationing: Literal["proportional", "priority"] = "proportional"
     """How a source short of stock splits it among its lanes."""
     demand_correlation: Correlation | None = None
-    """Gaussian-copula correlation across demand nodes: a scalar (equicorrelation) or a
-    D x D matrix."""
+    """Gaussian-copula correlation across demand points (demand nodes, then zones): a
+    scalar (equicorrelation) or a D x D matrix."""
     demand_trace: Name | None = None
-    """CSV whose columns are the demand nodes' names, replayed cyclically."""
+    """CSV whose columns are the demand points' names (nodes, zones), replayed cyclically."""
 
     @property
     def all_lanes(self) -> list[tuple[str, LaneSpec]]:
@@ -586,17 +730,45 @@ def _check_network(spec: NetworkSpec) -> None:
             raise ConfigError(f"{path}.source: a transfer lane cannot start at a supplier")
     replenish = [(e.source, e.destination) for _, e in spec.all_lanes if e.kind != "transfer"]
     _check_acyclic(list(names), replenish)
+    _check_zones(spec, names, kind_of)
     _check_supplied(spec, replenish)
-    demand = [(i, n) for i, n in enumerate(spec.nodes) if getattr(n, "demand", None)]
+    demand = [n.demand for n in spec.nodes if getattr(n, "demand", None)]
+    demand += [z.demand for z in spec.zones]
     if not demand:
-        raise ConfigError("nodes: no node has customer demand")
-    periods = [n.demand.seasonality.period for _, n in demand if n.demand.seasonality]
+        raise ConfigError("nodes: no node or zone has customer demand")
+    periods = [d.seasonality.cycle for d in demand if d.seasonality]
     joint = math.lcm(*periods) if periods else 1
     if joint > MAX_SEASON_PERIOD:
         raise ConfigError(
             f"nodes: the joint season cycle lcm{tuple(periods)} = {joint} periods is longer "
             f"than {MAX_SEASON_PERIOD} (use periods with a common multiple)"
         )
+
+
+def _check_zones(spec: NetworkSpec, names: dict[str, int], kind_of: dict[str, str]) -> None:
+    """Zone names are new; every fulfilment lane starts at a known node, once per zone;
+    every zone can be served from some stock node's shelf."""
+    seen: set[str] = set()
+    for i, zone in enumerate(spec.zones):
+        if zone.name in names or zone.name in seen:
+            raise ConfigError(f"zones[{i}].name: duplicate name {zone.name!r}")
+        seen.add(zone.name)
+        sources = [lane.source for lane in zone.fulfilment]
+        for j, name in enumerate(sources):
+            if name not in names:
+                close = difflib.get_close_matches(name, list(names), n=1)
+                hint = f"; did you mean {close[0]}?" if close else f"; nodes: {list(names)}"
+                raise ConfigError(f"zones[{i}].fulfilment[{j}].source: unknown node {name!r}{hint}")
+            if name in sources[:j]:
+                raise ConfigError(
+                    f"zones[{i}].fulfilment[{j}].source: {name!r} is listed twice for zone "
+                    f"{zone.name!r}"
+                )
+        if all(kind_of[name] == "supplier" for name in sources):
+            raise ConfigError(
+                f"zones[{i}].fulfilment: zone {zone.name!r} has no stock node among its "
+                f"sources {sources} (pure drop-ship zones are not supported: add a stock node)"
+            )
 
 
 def _check_acyclic(names: list[str], lanes: list[tuple[str, str]]) -> None:
@@ -637,4 +809,10 @@ def _check_supplied(spec: NetworkSpec, replenish: list[tuple[str, str]]) -> None
         if getattr(node, "demand", None) is not None and node.name not in reached:
             raise ConfigError(
                 f"nodes[{i}]: demand node {node.name!r} has no path of lanes from a supplier"
+            )
+    for i, zone in enumerate(spec.zones):
+        if not any(lane.source in reached for lane in zone.fulfilment):
+            raise ConfigError(
+                f"zones[{i}].fulfilment: no source of zone {zone.name!r} has a path of lanes "
+                "from a supplier"
             )

@@ -35,6 +35,7 @@ SECTIONS: list[tuple[str, type[BaseModel], str, tuple[str, ...] | None]] = [
     ("nodes[].demand.", s.NegativeBinomialDemand, "`negative_binomial`", None),
     ("nodes[].demand.", s.DeterministicDemand, "`deterministic`", None),
     ("nodes[].demand.seasonality.", s.SeasonalitySpec, "any demand", None),
+    ("nodes[].demand.seasonality.promotions[].", s.PromotionSpec, "a promotion", None),
     ("lanes[].", s.LaneSpec, "`lanes`", None),
     (
         "transfer_lanes[].",
@@ -45,6 +46,9 @@ SECTIONS: list[tuple[str, type[BaseModel], str, tuple[str, ...] | None]] = [
     ("lanes[].lead_time.", s.LeadTimeDistributionSpec, "a distribution", None),
     ("lanes[].lead_time.", s.LeadTimeValueSpec, "a fixed lead time as a mapping", None),
     ("lanes[].disruption.", s.DisruptionSpec, "any lane", None),
+    ("nodes[].disruption.outages[].", s.OutageSpec, "any node or lane", None),
+    ("zones[].", s.ZoneSpec, "`zones` (demand as `nodes[].demand`)", None),
+    ("zones[].fulfilment[].", s.FulfilmentLaneSpec, "a zone's lanes", None),
 ]
 
 # Discriminated unions, named by the field their tag is read from.

@@ -213,13 +213,19 @@ class _Constants:
 
 
 def _constants(net: Network, dtype: torch.dtype, device: str) -> _Constants:
-    cache = net.__dict__.setdefault("_torch_constants", {})  # Network is frozen, not its dict
+    cache = net.derived("torch_constants", dict)
     if (dtype, device) not in cache:
         cache[(dtype, device)] = _build_constants(net, dtype, device)
     return cache[(dtype, device)]
 
 
 def _build_constants(net: Network, dtype: torch.dtype, device: str) -> _Constants:
+    if net.needs_reference_step:
+        raise ValueError(
+            "network: the torch transition (HDPO) does not model demand zones, facility or "
+            "handling costs or scheduled outages yet; train PPO on this network instead"
+        )
+
     def f(x):
         return torch.as_tensor(np.asarray(x, dtype=float), dtype=dtype, device=device)
 

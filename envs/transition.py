@@ -10,7 +10,10 @@ of the design (docs/architecture.md, "Event order in a period"):
    (rationed when a source is short, see ``envs.network``); a shipment with lead
    time L arrives at the start of period t+L, before that period's demand; L=0
    lands now.
-3. Demand — served from on-hand; backlog (served first) or lost sales per node.
+3. Demand — served from on-hand; backlog (served first) or lost sales per node; then
+   the demand zones through their fulfilment lanes (every zone's first lane, then its
+   second, ...; backlog first, oldest first), from stock nodes' on-hand or by drop-ship
+   from suppliers (``serve_zones``).
 4. Costs — on the end-of-period state.
 5. Advance — period t+1 begins: its arrivals land, disruptions switch, t += 1.
 
@@ -45,7 +48,10 @@ class State:
         period: period index t since the episode began [B].
         node_up: whether each node can ship [B, N].
         lane_up: whether each lane can carry new shipments [B, E].
-        last_demand: demand observed in the previous period per demand node [B, D].
+        last_demand: demand observed in the previous period per demand point [B, D].
+        zone_backlog: backlog of each zone by age [B, Z, 2]: ``[..., 0]`` arose in the
+            previous period, ``[..., 1]`` is older (the order lead time needs the age);
+            None for a network without zones. ``backlog`` is the demand nodes' own.
     """
 
     on_hand: np.ndarray
@@ -55,6 +61,7 @@ class State:
     node_up: np.ndarray
     lane_up: np.ndarray
     last_demand: np.ndarray
+    zone_backlog: np.ndarray | None = None
 
     @property
     def num_envs(self) -> int:
@@ -65,26 +72,45 @@ class State:
         return self.pipeline.sum(axis=-1)
 
     def inventory_position(self, net: Network) -> np.ndarray:
-        """On-hand + in transit to the node − backlog, per node [B, N] (installation)."""
+        """On-hand + in transit to the node − backlog, per node [B, N] (installation); a
+        zone's backlog counts at its first stock source."""
         arriving = node_sum(self.in_transit(), net.lane_destination, net.num_nodes)
-        return self.on_hand - self.backlog + arriving
+        owed = self.backlog
+        if self.zone_backlog is not None:
+            owed = owed.copy()
+            zone_nodes = net.demand_nodes[net.own_demand_points :]
+            np.add.at(owed, (slice(None), zone_nodes), self.zone_backlog.sum(-1))
+        return self.on_hand - owed + arriving
 
     def copy(self) -> State:
-        return State(**{f.name: getattr(self, f.name).copy() for f in fields(self)})
+        return State(**{f.name: _copy(getattr(self, f.name)) for f in fields(self)})
 
     def select(self, mask: np.ndarray, other: State) -> State:
         """Per env, ``other`` where ``mask`` [B] is True, else self (the autoreset select)."""
         out = {}
         for f in fields(self):
             a, b = getattr(self, f.name), getattr(other, f.name)
+            if a is None:
+                out[f.name] = None
+                continue
             m = mask.reshape((-1,) + (1,) * (a.ndim - 1))
             out[f.name] = np.where(m, b, a)
         return State(**out)
 
 
+def _copy(x: np.ndarray | None) -> np.ndarray | None:
+    return None if x is None else x.copy()
+
+
 @dataclass
 class Costs:
-    """Cost of one period per env [B], by component (see ``total``)."""
+    """Cost of one period per env [B], by component (see ``total``).
+
+    ``facility`` (open nodes' fixed cost per period), ``handling`` (per unit shipped out of
+    a stock node) and ``fulfilment`` (transport per unit delivered to a zone) are zeros
+    where a network has none; they are added last, so a network without them totals the
+    same bits as before they existed.
+    """
 
     holding: np.ndarray
     in_transit: np.ndarray
@@ -93,6 +119,14 @@ class Costs:
     overflow: np.ndarray
     ordering: np.ndarray
     transfer: np.ndarray
+    facility: np.ndarray | None = None
+    handling: np.ndarray | None = None
+    fulfilment: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("facility", "handling", "fulfilment"):
+            if getattr(self, name) is None:
+                setattr(self, name, np.zeros_like(self.holding))
 
     @functools.cached_property
     def total(self) -> np.ndarray:
@@ -105,6 +139,9 @@ class Costs:
             + self.overflow
             + self.ordering
             + self.transfer
+            + self.facility
+            + self.handling
+            + self.fulfilment
         )
 
     def as_dict(self) -> dict[str, np.ndarray]:
@@ -124,11 +161,16 @@ class Flows:
         received: units that landed from each lane during this call [B, E] (lead time 0
             shipments now, plus the arrivals at the start of the next period).
         overflow: units disposed of at each node beyond its storage capacity [B, N].
-        demand: customer demand per demand node [B, D].
+        demand: customer demand per demand point (demand nodes, then zones) [B, D].
         sales: units served to customers, backlog included [B, D].
         filled: units of this period's demand served at once (for the fill rate) [B, D].
         lost: demand lost [B, D].
         backlog: backlog at the end of the period [B, D].
+        fulfilled: units shipped to customers on each zone's fulfilment lane [B, F]
+            (None without zones).
+        zone_lead_time: units delivered to each zone by order lead time — the same
+            period, the next, later (age of the order + delivery time) [B, Z, 3]
+            (None without zones).
     """
 
     requested: np.ndarray
@@ -141,6 +183,8 @@ class Flows:
     filled: np.ndarray
     lost: np.ndarray
     backlog: np.ndarray
+    fulfilled: np.ndarray | None = None
+    zone_lead_time: np.ndarray | None = None
 
 
 def initial_state(net: Network, num_envs: int, dtype: np.dtype = np.float64) -> State:
@@ -158,6 +202,7 @@ def initial_state(net: Network, num_envs: int, dtype: np.dtype = np.float64) -> 
         node_up=np.ones((b, n), dtype=bool),
         lane_up=np.ones((b, e), dtype=bool),
         last_demand=np.zeros((b, net.num_demand_nodes), dtype=dtype),
+        zone_backlog=np.zeros((b, net.num_zones, 2), dtype=dtype) if net.num_zones else None,
     )
 
 
@@ -283,10 +328,12 @@ def transition(
     requested = np.minimum(wanted, k.lane_capacity)
     clipped = wanted - requested
     available = np.where(net.is_supplier, k.supplier_capacity, state.on_hand)
-    if net.has_disruptions:
-        requested = requested * state.lane_up
+    node_ok = lane_ok = None
+    if net.has_disruptions or net.outages:
+        node_ok, lane_ok = up_now(net, state)
+        requested = requested * lane_ok
         # where, not a product: an infinite supplier that is down has 0 (inf * 0 is NaN).
-        available = np.where(state.node_up, available, 0.0)
+        available = np.where(node_ok, available, 0.0)
     shipped = ration(net, requested, available)
 
     # Suppliers hold no stock: only stocking nodes' on-hand is debited.
@@ -310,20 +357,34 @@ def transition(
     base = (np.arange(b)[:, None] * e + np.arange(e)) * lmax  # flat index of each lane's slot 0
     pipeline.reshape(-1)[base + slot] += shipped * (lead_time >= 2)
 
-    # 3. Demand: backlog first, then this period's demand, from on-hand.
-    dn = net.demand_nodes
+    # 3. Demand: backlog first, then this period's demand, from on-hand; demand nodes
+    # first (their own shelf), then zones (through their fulfilment lanes).
+    d0 = net.own_demand_points
+    dn = net.demand_nodes[:d0]
     demand = noise.demand.astype(dtype, copy=False)
     stock = on_hand[:, dn]
     old_backlog = state.backlog[:, dn]
-    asked = demand + old_backlog
+    asked = demand[:, :d0] + old_backlog
     sales = np.minimum(stock, asked)
     shortfall = asked - sales
     on_hand[:, dn] = stock - sales
     backlog = np.zeros_like(state.backlog)
-    backlog_d = shortfall * k.is_backlog
+    backlog_d = shortfall * k.is_backlog[:d0]
     backlog[:, dn] = backlog_d
     lost = shortfall - backlog_d
-    filled = np.minimum(demand, np.maximum(stock - old_backlog, 0.0))
+    filled = np.minimum(demand[:, :d0], np.maximum(stock - old_backlog, 0.0))
+    zones = None
+    if net.num_zones:
+        # Suppliers drop-ship what their capacity has left after this period's orders.
+        shipped_by = node_sum(shipped, net.lane_source, n)
+        supplier_left = np.where(net.is_supplier, k.supplier_capacity - shipped_by, 0.0)
+        zones = serve_zones(
+            net, state.zone_backlog, demand[:, d0:], on_hand, supplier_left, node_ok
+        )
+        sales = np.concatenate([sales, zones.sales], axis=1)
+        filled = np.concatenate([filled, zones.filled], axis=1)
+        lost = np.concatenate([lost, zones.lost], axis=1)
+        backlog_d = np.concatenate([backlog_d, zones.backlog.sum(-1)], axis=1)
 
     # 4. Costs on the end-of-period state, each summed over nodes or lanes in index order.
     # Units in transit at the end of period t: the advanced pipeline (lane by lane, slot by
@@ -332,6 +393,16 @@ def transition(
         arriving, k.in_transit_holding
     )
     lane_cost = (shipped > 0) * k.fixed_cost + shipped * k.unit_cost
+    extra = {}
+    if net.needs_reference_step:
+        outbound = np.where(net.is_supplier, 0.0, node_sum(shipped, net.lane_source, n))
+        np.add.at(outbound, (slice(None), dn), sales[:, :d0])  # to the nodes' own customers
+        if zones is not None:
+            np.add.at(outbound, (slice(None), net.fulfilment_source), zones.fulfilled)
+            outbound = np.where(net.is_supplier, 0.0, outbound)
+            extra["fulfilment"] = env_sum(zones.fulfilled, k.fulfilment_unit_cost)
+        extra["handling"] = env_sum(outbound, k.handling_cost)
+        extra["facility"] = env_sum(np.ones((b, n), dtype=dtype), k.facility_cost)
     costs = Costs(
         holding=env_sum(on_hand, k.holding_cost),
         in_transit=in_transit_cost,
@@ -340,6 +411,7 @@ def transition(
         overflow=np.zeros(b, dtype=dtype),  # set below, once next period's arrivals landed
         ordering=env_sum(lane_cost, k.is_replenishment),
         transfer=env_sum(lane_cost, k.is_transfer),
+        **extra,
     )
 
     # 5. Advance to period t+1: arrivals due at its start land; disruptions switch.
@@ -366,6 +438,7 @@ def transition(
         node_up=node_up,
         lane_up=lane_up,
         last_demand=demand,
+        zone_backlog=None if zones is None else zones.backlog,
     )
     flows = Flows(
         requested=requested,
@@ -378,5 +451,117 @@ def transition(
         filled=filled,
         lost=lost,
         backlog=backlog_d,
+        fulfilled=None if zones is None else zones.fulfilled,
+        zone_lead_time=None if zones is None else zones.lead_time,
     )
     return next_state, costs, flows
+
+
+@functools.lru_cache(maxsize=256)
+def _one_hot(index: bytes, size: int, dtype: str) -> np.ndarray:
+    rows = np.frombuffer(index, dtype=np.int64)
+    out = np.zeros((len(rows), size), dtype=dtype)
+    out[np.arange(len(rows)), rows] = 1.0
+    return out
+
+
+def one_hot(index: np.ndarray, size: int, dtype: np.dtype) -> np.ndarray:
+    """[len(index), size] matrix with a 1 at (i, index[i]) (cached per index)."""
+    return _one_hot(np.asarray(index, dtype=np.int64).tobytes(), size, np.dtype(dtype).str)
+
+
+def up_now(net: Network, state: State) -> tuple[np.ndarray, np.ndarray]:
+    """Which nodes [B, N] and lanes [B, E] can ship in this period: up in the random
+    disruption process and not in a scheduled outage (``start <= period < end``)."""
+    node_ok, lane_ok = state.node_up, state.lane_up
+    if net.outages:
+        node_ok, lane_ok = node_ok.copy(), lane_ok.copy()
+        t = state.period
+        for kind, index, start, end in net.outages:
+            target = node_ok if kind == "node" else lane_ok
+            target[:, index] &= ~((t >= start) & (t < end))
+    return node_ok, lane_ok
+
+
+@dataclass
+class ZoneFlows:
+    """What ``serve_zones`` did in one period (Z zones, F fulfilment lanes)."""
+
+    fulfilled: np.ndarray  # [B, F] units shipped on each fulfilment lane
+    sales: np.ndarray  # [B, Z] units delivered, backlog included
+    filled: np.ndarray  # [B, Z] units of this period's demand served at once
+    lost: np.ndarray  # [B, Z]
+    backlog: np.ndarray  # [B, Z, 2] by age: arose now, older (the next state's)
+    lead_time: np.ndarray  # [B, Z, 3] units by order lead time: 0, 1, 2+ periods
+
+
+def serve_zones(
+    net: Network,
+    zone_backlog: np.ndarray,
+    demand: np.ndarray,
+    on_hand: np.ndarray,
+    supplier_left: np.ndarray,
+    node_ok: np.ndarray | None,
+) -> ZoneFlows:
+    """Serve each zone's backlog (oldest first) and this period's demand [B, Z] through
+    its fulfilment lanes: every zone's first lane, then every zone's second lane, and so
+    on (nearest first for everyone before any fallback); lanes of one rank that share a
+    source are served in zone order.
+
+    A lane ships min(what the zone still asks, its capacity, what its source has left):
+    a stock node's on-hand or a supplier's capacity left (drop-ship); a node that is down
+    ships nothing. ``on_hand`` and ``supplier_left`` [B, N] are debited in place. A unit's
+    order lead time is its age (periods in backlog) plus the lane's delivery time.
+    """
+    k = net.typed(on_hand.dtype)
+    b, z = demand.shape
+    new, old = zone_backlog[:, :, 0].copy(), zone_backlog[:, :, 1].copy()
+    now = demand.copy()
+    fulfilled = np.zeros((b, len(net.fulfilment_zone)), dtype=on_hand.dtype)
+    filled = np.zeros_like(now)
+    lead_time = np.zeros((b, z, 3), dtype=on_hand.dtype)
+    for lanes, by_source in net.fulfilment_ranks:
+        zone, src = net.fulfilment_zone[lanes], net.fulfilment_source[lanes]
+        asked = old[:, zone] + new[:, zone] + now[:, zone]
+        request = np.minimum(asked, k.fulfilment_capacity[lanes])
+        shelf = np.where(net.is_supplier, supplier_left, on_hand)
+        if node_ok is not None:
+            shelf = np.where(node_ok, shelf, 0.0)
+        # Units asked by earlier lanes of this rank from the same source (zone order): an
+        # exclusive running sum over each source's lanes, as in priority rationing.
+        ordered = request[:, by_source.lanes]
+        running = np.cumsum(ordered, axis=1)
+        first = by_source.ptr[src[by_source.lanes]]
+        start = np.where(first > 0, running[:, np.maximum(first - 1, 0)], 0.0)
+        before = np.empty_like(request)
+        before[:, by_source.lanes] = running - ordered - start
+        take = np.clip(shelf[:, src] - before, 0.0, request)
+        # Whole units: a product with the lanes' one-hot sources sums them exactly, in
+        # any order (np.add.at is several times slower).
+        debit = take @ one_hot(src, net.num_nodes, take.dtype)
+        on_hand -= np.where(net.is_supplier, 0.0, debit)
+        supplier_left -= np.where(net.is_supplier, debit, 0.0)
+        # Each zone has at most one lane per rank, so the zone-indexed updates are safe.
+        from_old = np.minimum(take, old[:, zone])
+        from_new = np.minimum(take - from_old, new[:, zone])
+        from_now = take - from_old - from_new
+        old[:, zone] -= from_old
+        new[:, zone] -= from_new
+        now[:, zone] -= from_now
+        fulfilled[:, lanes] = take
+        filled[:, zone] += from_now
+        delivery = net.fulfilment_delivery[lanes]
+        lead_time[:, zone, np.minimum(delivery, 2)] += from_now
+        lead_time[:, zone, np.minimum(delivery + 1, 2)] += from_new
+        lead_time[:, zone, 2] += from_old
+    is_backlog = k.is_backlog[net.own_demand_points :]
+    arose = now * is_backlog
+    sales = fulfilled @ one_hot(net.fulfilment_zone, z, fulfilled.dtype)
+    return ZoneFlows(
+        fulfilled=fulfilled,
+        sales=sales,
+        filled=filled,
+        lost=now - arose,
+        backlog=np.stack([arose, old + new], axis=-1),
+        lead_time=lead_time,
+    )

@@ -228,7 +228,9 @@ def measure(cfg: DictConfig) -> dict:
     loop_rate = cfg.loop_envs * cfg.loop_steps / loop_seconds
 
     state = vec.sim.state
-    state_bytes = sum(getattr(state, f.name).nbytes for f in fields(state))
+    state_bytes = sum(
+        getattr(state, f.name).nbytes for f in fields(state) if getattr(state, f.name) is not None
+    )
     memory_steps = max(1, int(cfg.memory_env_steps) // cfg.num_envs)
     time_vector_env(vec, bank, min(memory_steps, 50))
     rss_before = resident_mb()

@@ -10,7 +10,8 @@ For each scenario (an env preset plus overrides): tune the baselines
 (``baselines.registry``), train each agent with each of its seeds (``agents.training``),
 then evaluate every policy — baselines, agents, the value-iteration optimum where it
 applies — on the same evaluation noise. Writes ``results.csv``, ``report.md`` and PNG
-plots into the run dir (each multirun job into its own), prints the Markdown table, the
+plots into the run dir (a seasonal scenario adds its profile around the peaks,
+``experiments.season_profile``) (each multirun job into its own), prints the Markdown table, the
 ``tensorboard --logdir`` command and one JSON line last.
 """
 
@@ -30,6 +31,8 @@ from hydra.errors import MissingConfigException
 from omegaconf import DictConfig, OmegaConf
 
 import envs.presets  # noqa: F401  (registers the env schema in Hydra's ConfigStore)
+from baselines.evaluation import EvalResult
+from baselines.kpi import outage_kpis, outage_window
 from baselines.references import OPTIMAL, evaluate_all, make_references, reference_names
 from envs.presets import CONF_DIR, make_network
 from experiments.job import finite, run_job, run_main, write_results
@@ -39,8 +42,11 @@ from experiments.plots import (
     plot_frontier,
     plot_learning_curves,
     plot_node_panels,
+    plot_outage,
+    plot_scenarios,
 )
 from experiments.report import COLUMNS, markdown_table, scenario_rows, seed_average
+from experiments.season_profile import write_season_profile
 from experiments.train import train
 
 log = logging.getLogger(__name__)
@@ -64,7 +70,7 @@ def check_benchmark(cfg: DictConfig) -> None:
     bench = cfg.benchmark
     for scenario in bench.scenarios:
         name = str(scenario.name)
-        env_overrides = [str(o) for o in scenario.get("overrides", [])]
+        env_overrides = [str(o) for o in scenario.overrides]
         try:  # the app's search path: invnet's conf/ and any --config-dir
             base = compose(config_name="train", overrides=[f"env={scenario.env}", *env_overrides])
         except MissingConfigException:
@@ -81,24 +87,25 @@ def check_benchmark(cfg: DictConfig) -> None:
 
 def agent_overrides(bench: DictConfig, spec: DictConfig) -> list[str]:
     """The overrides of one agent's train config: its own, then ``benchmark.train``."""
-    overrides = [str(o) for o in spec.get("overrides", [])]
-    return overrides + [f"train.{k}={v}" for k, v in _flat(bench.get("train") or {})]
+    overrides = [str(o) for o in spec.overrides]
+    return overrides + [f"train.{k}={v}" for k, v in _flat(bench.train)]
 
 
-def run_scenario(cfg: DictConfig, scenario: DictConfig, run_dir: Path) -> tuple[list[dict], dict]:
-    """Every policy on one scenario; returns the table rows and the learning curves."""
+def run_scenario(
+    cfg: DictConfig, scenario: DictConfig, run_dir: Path
+) -> tuple[list[dict], dict, dict[str, EvalResult]]:
+    """Every policy on one scenario; returns the table rows, the learning curves and the
+    evaluation results."""
     bench = cfg.benchmark
     name = str(scenario.name)
-    env_overrides = [str(o) for o in scenario.get("overrides", [])]
+    env_overrides = [str(o) for o in scenario.overrides]
     base = compose(config_name="train", overrides=[f"env={scenario.env}", *env_overrides])
     env_cfg = base.env
     net = make_network(env_cfg)
-    names = reference_names(
-        list(scenario.get("baselines") or bench.baselines), net, bench.get("optimal", "auto")
-    )
-    log.info("%s: tuning %s", name, names)
+    baselines = reference_names(list(scenario.baselines or bench.baselines), net, bench.optimal)
+    log.info("%s: tuning %s", name, [b.name for b in baselines])
     t0 = time.time()
-    tuned = make_references(names, net, tune=bench.tune)
+    tuned = make_references(baselines, net, tune=bench.tune)
     tune_seconds = time.time() - t0
     policies = {n: p for n, (p, _) in tuned.items()}
     kinds = {n: ("optimum" if n == OPTIMAL else "baseline") for n in policies}
@@ -112,7 +119,7 @@ def run_scenario(cfg: DictConfig, scenario: DictConfig, run_dir: Path) -> tuple[
     groups: dict[str, list[str]] = {}
     seed_groups: dict[str, list[str]] = {}
     for spec in bench.agents:
-        label = str(spec.get("name", spec.agent))
+        label = str(spec.name or spec.agent)
         overrides = agent_overrides(bench, spec)
         # A top-level seed (e.g. a sweep seed=0,1,2) is the agents' training seed.
         for seed in spec.seeds if cfg.get("seed") is None else [cfg.seed]:
@@ -140,8 +147,19 @@ def run_scenario(cfg: DictConfig, scenario: DictConfig, run_dir: Path) -> tuple[
             seed_groups[avg] = keys
     plot_node_panels(results, net, run_dir / f"trajectories_{name}.png")
     plot_cost_breakdown(results, run_dir / f"cost_breakdown_{name}.png", name)
-    rows = scenario_rows(name, results, kinds, seeds, seconds, seed_groups)
-    return rows, curves
+    outage = {}
+    window = outage_window(net)
+    if window is not None:
+        warmup = int(bench.eval.warmup)
+        outage = {
+            k: outage_kpis(r.per_period, r.envs, window, warmup)
+            for k, r in results.items()
+            if r.per_period
+        }
+        plot_outage(results, window, run_dir / f"outage_{name}.png", name)
+    write_season_profile(net, {**policies, **agents}, bench.eval, run_dir, name)
+    rows = scenario_rows(name, results, kinds, seeds, seconds, seed_groups, outage)
+    return rows, curves, results
 
 
 def known_presets() -> list[str]:
@@ -175,19 +193,33 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
     rows: list[dict] = []
     curves: dict[str, Any] = {}
+    by_scenario: dict[str, dict[str, EvalResult]] = {}
     for scenario in bench.scenarios:
-        scenario_rows_, scenario_curves = run_scenario(cfg, scenario, run_dir)
+        scenario_rows_, scenario_curves, results = run_scenario(cfg, scenario, run_dir)
         rows += scenario_rows_
         curves.update(scenario_curves)
+        by_scenario[str(scenario.name)] = results
         # Written after every scenario: an interrupted benchmark keeps what it finished.
         pd.DataFrame(rows, columns=COLUMNS).to_csv(run_dir / "results.csv", index=False)
     df = pd.DataFrame(rows, columns=COLUMNS)
     meta = {"name": bench.name, **OmegaConf.to_container(bench.eval, resolve=True)}
     report = markdown_table(df, meta)
+    for scenario in bench.scenarios:  # seasonal scenarios: what happens around the peaks
+        section = run_dir / f"season_profile_{scenario.name}.md"
+        if section.exists():
+            report += "\n" + section.read_text()
     (run_dir / "report.md").write_text(report)
     if curves:
         plot_learning_curves(curves, run_dir / "learning_curves.png")
     plot_frontier(df, run_dir / "frontier.png")
+    if len(by_scenario) > 1:
+        best = {
+            s: part[part.kind.str.startswith("baseline")].sort_values("cost_mean").policy.iloc[0]
+            for s, part in df.groupby("scenario", sort=False)
+            if part.kind.str.startswith("baseline").any()
+        }
+        if len(best) == len(by_scenario):
+            plot_scenarios(by_scenario, best, run_dir / "scenarios.png")
     print(report)
     print(f"tensorboard --logdir {run_dir / 'runs'}")
     summary = {

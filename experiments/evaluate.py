@@ -35,7 +35,7 @@ import envs.presets  # noqa: F401  (registers the env schema in Hydra's ConfigSt
 from agents.runs import load_run_policy
 from baselines.evaluation import evaluate
 from baselines.registry import make_policy
-from envs.presets import make_network
+from envs.presets import EnvConfig, make_network
 from experiments.job import env_preset, run_job, run_main, write_results
 from experiments.params import EvaluateConfig, check
 
@@ -48,7 +48,7 @@ def run(cfg: DictConfig, run_dir: Path, policy_name: str = "") -> dict[str, Any]
     ev, tune_cfg = cfg.eval, cfg.tune
     if policy_name == "agent":  # a trained agent, on the env of its own training run
         policy, trained = load_run_policy(cfg.policy.run, cfg.policy.checkpoint)
-        cfg.env = trained.config.env
+        cfg.env = OmegaConf.merge(EnvConfig, trained.config.env)  # typed, as composed
         net = trained.net
         params = {
             "policy": str(trained.config.agent.name),
@@ -57,7 +57,7 @@ def run(cfg: DictConfig, run_dir: Path, policy_name: str = "") -> dict[str, Any]
         }
     else:
         net = make_network(cfg.env)
-        tuning = bool(cfg.policy.get("tune", False))
+        tuning = bool(cfg.policy.tune)
         if tuning and int(ev.seed) in (int(tune_cfg.seed), int(tune_cfg.seed) + 1):
             print(
                 f"warning: eval.seed={ev.seed} is the tuning noise; the cost will be optimistic",
@@ -95,8 +95,13 @@ def run(cfg: DictConfig, run_dir: Path, policy_name: str = "") -> dict[str, Any]
             **result.summary(),
             "fill_rate_per_node": result.fill_rate_per_node,
             "cycle_service_level": result.cycle_service_level,
+            "order_lead_time_per_point": result.order_lead_time_per_point,
             "mean_on_hand": dict(zip(net.node_names, result.mean_on_hand.tolist())),
-            "demand_nodes": [net.node_names[n] for n in net.demand_nodes],
+            "inventory_turns_per_node": dict(
+                zip(net.node_names, result.inventory_turns_per_node.tolist())
+            ),
+            # The demand points of the per-point lists: demand nodes, then zones.
+            "demand_nodes": list(net.demand_names),
         },
         "run_dir": str(run_dir),
     }

@@ -9,6 +9,10 @@
   the tuned baselines as flat lines.
 - ``plot_frontier``: cost against fill rate with 95% error bars, one panel per scenario,
   each point labelled beside it.
+- ``plot_scenarios``: the scenarios side by side (network designs, a parameter sweep):
+  the best tuned baseline's total landed cost per unit delivered, stacked by component,
+  and every policy's mean order lead time and fill rate.
+- ``plot_outage``: the fill rate period by period around a scheduled outage, per policy.
 """
 
 from __future__ import annotations
@@ -37,7 +41,10 @@ def plot_node_panels(results: dict[str, EvalResult], net: Network, path: Path) -
     if not policies:
         return
     nodes = list(net.stock_nodes)
-    demand_col = {int(n): d for d, n in enumerate(net.demand_nodes)}
+    # The demand points each node serves first (its own demand, or zones' first lanes).
+    demand_cols: dict[int, list[int]] = {}
+    for d, n in enumerate(net.demand_nodes):
+        demand_cols.setdefault(int(n), []).append(d)
     into = {int(i): np.flatnonzero(net.lane_destination == i) for i in nodes}
     fig, axes = plt.subplots(
         len(nodes),
@@ -59,10 +66,10 @@ def plot_node_panels(results: dict[str, EvalResult], net: Network, path: Path) -
             ax.step(t, replenished, color="C2", lw=0.8, where="mid", label="replenishment")
             if transferred.any():
                 ax.step(t, transferred, color="C4", lw=0.8, where="mid", label="transfer in")
-            if int(node) in demand_col:
-                d = demand_col[int(node)]
-                ax.plot(t, traj["demand"][:, d], color="0.5", lw=0.7, label="demand")
-                short = traj["lost"][:, d] if "lost" in traj else np.zeros(len(t))
+            if int(node) in demand_cols:
+                d = demand_cols[int(node)]
+                ax.plot(t, traj["demand"][:, d].sum(1), color="0.5", lw=0.7, label="demand")
+                short = traj["lost"][:, d].sum(1) if "lost" in traj else np.zeros(len(t))
                 short = short + traj["backlog"][:, node]
                 ax.fill_between(t, 0, short, color="C3", alpha=0.4, lw=0, label="lost + backlog")
             if row == 0:
@@ -170,6 +177,66 @@ def plot_frontier(df: pd.DataFrame, path: Path) -> None:
         ax.set_xlabel("fill rate")
         ax.margins(x=0.25, y=0.15)
     axes[0, 0].set_ylabel("cost per period (95% CI)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+
+
+def plot_scenarios(
+    results: dict[str, dict[str, EvalResult]], best: dict[str, str], path: Path
+) -> None:
+    """Per scenario (in order): the landed cost per unit delivered of its best baseline
+    ``best[scenario]``, stacked by cost component; then each policy's mean order lead time
+    and fill rate (one line per policy across the scenarios)."""
+    scenarios = list(results)
+    fig, axes = plt.subplots(1, 3, figsize=(4.0 + 1.3 * len(scenarios), 3.8))
+    bottom = np.zeros(len(scenarios))
+    chosen = [results[s][best[s]] for s in scenarios]
+    per_unit = [r.landed_cost_per_unit / max(r.breakdown["total"], 1e-12) for r in chosen]
+    parts = sorted({k for r in chosen for k, v in r.breakdown.items() if v and k != "total"})
+    for i, component in enumerate(parts):
+        values = np.array([r.breakdown.get(component, 0.0) * u for r, u in zip(chosen, per_unit)])
+        axes[0].bar(scenarios, values, bottom=bottom, color=f"C{i % 10}", label=component)
+        bottom += values
+    axes[0].set_ylabel("landed cost per unit delivered")
+    axes[0].set_title("best tuned baseline, by component", fontsize=9)
+    axes[0].legend(fontsize=6, frameon=False, loc="upper left", bbox_to_anchor=(0.0, -0.3), ncol=3)
+    policies = list(dict.fromkeys(p for s in scenarios for p in results[s]))
+    for k, policy in enumerate(policies):
+        xs = [s for s in scenarios if policy in results[s]]
+        rs = [results[s][policy] for s in xs]
+        style = dict(marker="o", ms=4, color=f"C{k % 10}", label=policy)
+        axes[1].plot(xs, [r.mean_order_lead_time for r in rs], **style)
+        axes[2].plot(xs, [r.fill_rate for r in rs], **style)
+    axes[1].set_ylabel("mean order lead time (periods)")
+    axes[2].set_ylabel("fill rate")
+    axes[2].legend(fontsize=6, frameon=False)
+    for ax in axes:
+        ax.tick_params(axis="x", labelrotation=30, labelsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+
+
+def plot_outage(
+    results: dict[str, EvalResult], window: tuple[int, int], path: Path, title: str = ""
+) -> None:
+    """Fill rate per period (over envs) from 20 periods before a scheduled outage to 40
+    after it, one line per policy; the outage shaded."""
+    start, end = window
+    fig, ax = plt.subplots(figsize=(6.5, 3.6))
+    for k, (name, r) in enumerate(results.items()):
+        if not r.per_period:
+            continue
+        lo, hi = max(start - 20, 0), min(end + 40, len(r.per_period["demand"]))
+        t = np.arange(lo, hi)
+        rate = r.per_period["filled"][lo:hi] / np.maximum(r.per_period["demand"][lo:hi], 1e-12)
+        ax.plot(t, rate, color=f"C{k % 10}", lw=1.2, label=name)
+    ax.axvspan(start, end, color="0.85", label="outage")
+    ax.set_xlabel("period")
+    ax.set_ylabel("fill rate (all envs)")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7, frameon=False)
     fig.tight_layout()
     fig.savefig(path, dpi=DPI)
     plt.close(fig)

@@ -31,6 +31,15 @@ COLUMNS = [
     "fill_rate",
     "inventory_turns",
     "transfer_volume",
+    "mean_order_lead_time",
+    "same_period_share",
+    "landed_cost_per_unit",
+    "dropship_volume",
+    "fill_rate_during_outage",
+    "lead_time_during_outage",
+    "lost_during_outage",
+    "lost_after_outage",
+    "recovery_periods",
     "train_seconds",
 ]
 
@@ -55,6 +64,15 @@ def seed_average(results: list[EvalResult]) -> EvalResult:
         mean_on_hand=np.mean([r.mean_on_hand for r in results], axis=0),
         transfer_volume=float(np.mean([r.transfer_volume for r in results])),
         inventory_turns=float(np.mean([r.inventory_turns for r in results])),
+        order_lead_time={
+            k: float(np.mean([r.order_lead_time[k] for r in results]))
+            for k in first.order_lead_time
+        },
+        order_lead_time_per_point=np.mean([r.order_lead_time_per_point for r in results], axis=0),
+        mean_order_lead_time=float(np.mean([r.mean_order_lead_time for r in results])),
+        landed_cost_per_unit=float(np.mean([r.landed_cost_per_unit for r in results])),
+        dropship_volume=float(np.mean([r.dropship_volume for r in results])),
+        inventory_turns_per_node=np.mean([r.inventory_turns_per_node for r in results], axis=0),
         periods=first.periods,
         warmup=first.warmup,
         envs=first.envs,
@@ -77,13 +95,16 @@ def scenario_rows(
     seeds: dict[str, Any] | None = None,
     train_seconds: dict[str, float] | None = None,
     seed_groups: dict[str, list[str]] | None = None,
+    outage: dict[str, dict[str, float]] | None = None,
 ) -> list[dict[str, Any]]:
     """Table rows of one scenario; differences are against the best heuristic baseline.
 
     ``seed_groups`` maps a mean-over-seeds row (see ``seed_average``) to its per-seed rows;
-    its difference and CI are over seeds (``across_seeds_difference``).
+    its difference and CI are over seeds (``across_seeds_difference``). ``outage``: each
+    policy's ``baselines.kpi.outage_kpis`` in a scenario with a scheduled outage.
     """
     seeds, train_seconds, seed_groups = seeds or {}, train_seconds or {}, seed_groups or {}
+    outage = outage or {}
     baselines = [n for n, k in kinds.items() if k == "baseline"]
     best = min(baselines, key=lambda n: results[n].cost_mean) if baselines else None
     optimum = results[OPTIMAL].cost_mean if OPTIMAL in results else None
@@ -112,6 +133,15 @@ def scenario_rows(
                 "fill_rate": r.fill_rate,
                 "inventory_turns": r.inventory_turns,
                 "transfer_volume": r.transfer_volume,
+                "mean_order_lead_time": r.mean_order_lead_time,
+                "same_period_share": r.order_lead_time["same_period"],
+                "landed_cost_per_unit": r.landed_cost_per_unit,
+                "dropship_volume": r.dropship_volume,
+                "fill_rate_during_outage": outage.get(name, {}).get("fill_rate_during", math.nan),
+                "lead_time_during_outage": outage.get(name, {}).get("lead_time_during", math.nan),
+                "lost_during_outage": outage.get(name, {}).get("lost_during", math.nan),
+                "lost_after_outage": outage.get(name, {}).get("lost_after", math.nan),
+                "recovery_periods": outage.get(name, {}).get("recovery_periods", math.nan),
                 "train_seconds": train_seconds.get(name, math.nan),
             }
         )
@@ -142,14 +172,33 @@ def markdown_table(df: pd.DataFrame, meta: dict[str, Any]) -> str:
             f"## {scenario}",
             "",
             "| policy | kind | cost | ±95% | Δ vs best | ±95% | gap to optimum % "
-            "| fill rate | turns | train s |",
-            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+            "| fill rate | turns | order lead time | same period | landed cost/unit | train s |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for _, r in part.iterrows():
             lines.append(
                 f"| {r.policy} | {r.kind} | {_fmt(r.cost_mean)} | {_fmt(r.cost_ci95)} "
                 f"| {_fmt(r.diff_vs_best)} | {_fmt(r.diff_ci95)} | {_fmt(r.gap_to_optimum_pct, 2)} "
-                f"| {_fmt(r.fill_rate)} | {_fmt(r.inventory_turns)} | {_fmt(r.train_seconds, 0)} |"
+                f"| {_fmt(r.fill_rate)} | {_fmt(r.inventory_turns)} "
+                f"| {_fmt(r.mean_order_lead_time, 2)} | {_fmt(r.same_period_share)} "
+                f"| {_fmt(r.landed_cost_per_unit)} | {_fmt(r.train_seconds, 0)} |"
             )
         lines.append("")
+        if part.fill_rate_during_outage.notna().any():
+            lines += [
+                "Scheduled outage (`baselines.kpi.outage_kpis`): fill rate and mean order "
+                "lead time during it, units lost per env during it and until the fill rate "
+                "recovered, and the periods that took.",
+                "",
+                "| policy | fill rate during | lead time during | lost during | lost after "
+                "| recovery periods |",
+                "|---|---:|---:|---:|---:|---:|",
+            ]
+            for _, r in part[part.fill_rate_during_outage.notna()].iterrows():
+                lines.append(
+                    f"| {r.policy} | {_fmt(r.fill_rate_during_outage)} "
+                    f"| {_fmt(r.lead_time_during_outage, 2)} | {_fmt(r.lost_during_outage, 1)} "
+                    f"| {_fmt(r.lost_after_outage, 1)} | {_fmt(r.recovery_periods, 0)} |"
+                )
+            lines.append("")
     return "\n".join(lines)

@@ -64,8 +64,8 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         (hdpo_checkpoint_dir if hdpo else checkpoint_dir)(train_cfg.resume, "train.resume")
     net = make_network(env_cfg)
 
-    names = reference_names(list(train_cfg.baselines), net, train_cfg.optimal)
-    baselines = make_references(names, net, tune=train_cfg.tune, seed=int(cfg.seed))
+    wanted = reference_names(list(train_cfg.baselines), net, train_cfg.optimal)
+    baselines = make_references(wanted, net, tune=train_cfg.tune, seed=int(cfg.seed))
     policies = {name: policy for name, (policy, _) in baselines.items()}
     on_eval_noise = evaluate_all(net, policies, train_cfg.eval)
     references = {name: r.cost_mean for name, r in on_eval_noise.items()}

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+import experiments.params  # noqa: F401  (registers the entry points' schemas in Hydra's ConfigStore)
 from envs.network import Network
 from envs.noise import Noise
 from envs.transition import State, initial_state

@@ -114,7 +114,7 @@ def test_optuna_sweep_minimises_the_train_cost(tmp_path):
         "train.optimal=false",
         "train.eval={envs: 4, periods: 60, warmup: 10, seed: 2024}",
         "train.final_eval={envs: 4, periods: 60, warmup: 10, seed: 12345}",
-        "+train.tune={envs: 4, periods: 60, warmup: 10, eval_envs: 4}",
+        "train.tune={envs: 4, periods: 60, warmup: 10, eval_envs: 4}",
     ]
     out = subprocess.run(
         [
@@ -158,6 +158,12 @@ def _result(costs: list[float]):
         mean_on_hand=zeros,
         transfer_volume=0.0,
         inventory_turns=1.0,
+        order_lead_time={"same_period": 1.0, "next_period": 0.0, "later": 0.0},
+        order_lead_time_per_point=np.zeros((1, 3)),
+        mean_order_lead_time=0.0,
+        landed_cost_per_unit=1.0,
+        dropship_volume=0.0,
+        inventory_turns_per_node=zeros,
         periods=10,
         warmup=0,
         envs=len(costs),
@@ -211,3 +217,25 @@ def test_collect_gives_the_mean_and_ci_over_seeds(tmp_path):
     assert table.cost_mean_mean.tolist() == pytest.approx([19 / 3, 21.5 / 3])
     half = stats.t.ppf(0.975, 2) * np.std([5, 6, 8], ddof=1) / np.sqrt(3)
     assert table.cost_mean_ci95_over_seeds.iloc[0] == pytest.approx(half)
+
+
+@pytest.mark.parametrize(
+    "experiment",
+    sorted(
+        p.stem
+        for p in (__import__("pathlib").Path(__file__).parent.parent / "conf" / "experiment").glob(
+            "*.yaml"
+        )
+    ),
+)
+def test_every_experiment_passes_the_benchmark_checks(experiment):
+    """Each study's config composes, and every scenario's network and every agent's train
+    config on it pass the checks the benchmark runs before any work."""
+    from hydra import compose, initialize_config_dir
+
+    from envs.presets import CONF_DIR
+    from experiments.benchmark import check_benchmark
+
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose(config_name="benchmark", overrides=[f"experiment={experiment}"])
+        check_benchmark(cfg)

@@ -110,6 +110,43 @@ def test_seasonal_multiplier_changes_mean_by_period(phase):
     assert model.pmf(0, period=1) @ np.arange(len(model.pmf(0, 1))) == pytest.approx(expected[1])
 
 
+PROMOTION = {"period": 6, "amplitude": 0.0, "promotions": [{"start": 2, "end": 4, "lift": 3}]}
+CALENDAR = {"calendar": [1, 1, 3, 3, 1, 1]}
+
+
+@pytest.mark.parametrize("season", [PROMOTION, CALENDAR], ids=["promotions", "calendar"])
+def test_promotion_calendar_multiplies_the_mean_in_its_periods(season):
+    # mean(t) = 4 * [1, 1, 3, 3, 1, 1][t % 6], either spelling.
+    spec = {"dist": "poisson", "mean": 4, "seasonality": season}
+    expected = 4 * np.array([1, 1, 3, 3, 1, 1])
+    for t in range(12):  # two cycles
+        x = draws(spec, n=40_000, period=t, seed=t)
+        m = expected[t % 6]
+        assert abs(x.mean() - m) < 4 * np.sqrt(m / len(x)), (t, x.mean(), m)
+    model = DemandModel([parse_demand(spec, "d")], ["x"])
+    assert model.season_period == 6
+    assert model.mean_demand[0] == pytest.approx(expected.mean())
+    # The peak's pmf is exactly Poisson(12): the tables are the same per-phase tables.
+    np.testing.assert_allclose(model.pmf(0, period=8)[:30], stats.poisson(12).pmf(np.arange(30)))
+
+
+def test_both_spellings_give_the_same_draws():
+    u = np.random.default_rng(3).random((6000, 1))
+    periods = np.arange(6000) % 6
+    out = [
+        DemandModel([parse_demand({"mean": 4, "seasonality": s}, "d")], ["x"]).draw(u, periods)
+        for s in (PROMOTION, CALENDAR)
+    ]
+    assert_array_equal(*out)
+
+
+def test_promotion_multiplies_a_sine_season():
+    season = {"period": 8, "amplitude": 0.5, "promotions": [{"start": 1, "end": 3, "lift": 2}]}
+    spec = parse_demand({"mean": 10, "seasonality": season}, "d")
+    sine = 1 + 0.5 * np.sin(2 * np.pi * np.arange(8) / 8)
+    np.testing.assert_allclose(spec.multipliers(), sine * [1, 2, 2, 1, 1, 1, 1, 1])
+
+
 @pytest.mark.parametrize("rho", [0.8, -0.6])
 def test_correlated_demand_has_the_requested_sign_and_size(rho):
     spec = parse_demand({"dist": "poisson", "mean": 8}, "d")

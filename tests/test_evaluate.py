@@ -90,10 +90,10 @@ def test_every_policy_config_builds_on_lost_sales(name):
     assert hasattr(policy, "act")
 
 
-def test_registry_names_combine_a_rule_and_tune_with_a_budget():
+def test_registry_composes_a_rule_and_tunes_with_a_budget():
     net = make_network(load_env_config("owmr_transship"))
     policy, params = make_policy(
-        "base_stock+rebalance",
+        policy_config("base_stock", transfers="rebalance"),
         net,
         tune={
             "envs": 8,
@@ -115,4 +115,37 @@ def test_registry_rejects_unknown_names():
     with pytest.raises(ValueError, match="unknown policy 'basestock'"):
         policy_config("basestock")
     with pytest.raises(ValueError, match="unknown transfer rule 'shuffle'"):
-        make_policy("base_stock+shuffle", make_network(load_env_config("lost_sales")))
+        policy_config("base_stock", transfers="shuffle")
+
+
+def test_policy_configs_are_typed_with_tune_and_transfers_declared():
+    """A misspelt parameter or a wrong type fails when Hydra composes; ``tune`` and
+    ``transfers`` are declared fields, the rest goes to the policy's constructor; a
+    transfer rule is a config, not a name."""
+    from hydra.errors import HydraException
+
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        for bad in ("policy.levles=[3]", "policy.tune=maybe", "+policy/transfers=shuffle"):
+            with pytest.raises(HydraException):
+                compose("evaluate", overrides=["policy=base_stock", bad])
+    cfg = policy_config("s_S", transfers="rebalance")
+    assert cfg.tune is False and cfg.transfers.low_days == 2.0
+    net = make_network(load_env_config("owmr_transship"))
+    policy, params = make_policy(cfg, net)
+    assert isinstance(policy, WithTransfers) and params["transfers"]["rule"] == "rebalance"
+    with pytest.raises(ValueError, match=r"policy\.transfers: expected a transfer-rule config"):
+        make_policy({"_target_": "baselines.policies.BaseStock", "transfers": "rebalance"}, net)
+
+
+def test_baselines_name_a_transfer_rule_structurally():
+    from baselines.references import Baseline, reference_names
+
+    net = make_network(load_env_config("owmr_transship"))
+    entries = [{"policy": "base_stock", "transfers": "rebalance"}, "s_S"]
+    baselines = reference_names(entries, net, optimal=False)
+    assert baselines == [Baseline("base_stock", "rebalance"), Baseline("s_S")]
+    assert [b.name for b in baselines] == ["base_stock+rebalance", "s_S"]  # report names
+    with pytest.raises(ValueError, match=r"\{policy: base_stock, transfers: rebalance\}"):
+        Baseline.of("base_stock+rebalance")
+    with pytest.raises(ValueError, match="got keys"):
+        Baseline.of({"policy": "base_stock", "transfer": "rebalance"})

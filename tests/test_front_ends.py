@@ -368,3 +368,27 @@ def test_observation_names_and_values():
     # The env exposes the same names.
     env = InventoryNetworkEnv(net, seed=0)
     assert env.observation_names == layout.names
+
+
+def test_a_promotion_calendar_is_observed_as_its_season_phase():
+    # A 26-period calendar with a 3-period promotion: the phase of the cycle is observed
+    # (sin, cos of 2 pi t / 26), so a learned policy can see the promotion coming.
+    calendar = [1.0] * 26
+    calendar[20:23] = [3.0] * 3
+    net = build_network(
+        {
+            "nodes": [
+                supplier(),
+                store("s", demand={"mean": 5, "seasonality": {"calendar": calendar}}),
+            ],
+            "lanes": [lane("supplier", "s", lead_time=4)],
+        }
+    )
+    layout = ObservationLayout(net)
+    assert layout.names[-2:] == ["season_sin", "season_cos"]
+    s = state_with(net, 3)
+    s.period[:] = [0, 17, 17 + 26]
+    obs = layout.build(s)
+    angle = 2 * np.pi * 17 / 26
+    expected = [[0, 1], [np.sin(angle), np.cos(angle)], [np.sin(angle), np.cos(angle)]]
+    np.testing.assert_allclose(obs[:, -2:], expected, atol=1e-6)

@@ -11,10 +11,18 @@ from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
+from hydra.errors import HydraException
 
 from envs.presets import CONF_DIR
 from envs.schema import ConfigError
-from experiments.params import BenchmarkConfig, EvaluateConfig, TrainConfig, check
+from experiments.job import one_line
+from experiments.params import (
+    BenchEnvConfig,
+    BenchmarkConfig,
+    EvaluateConfig,
+    TrainConfig,
+    check,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -29,11 +37,16 @@ def _compose(name: str, *overrides: str):
     [
         ("train.num_envs=0", r"^train\.num_envs: .*greater than or equal to 1, got 0$"),
         ("train.total_timesteps=0", r"^train\.total_timesteps: .*got 0$"),
-        ("train.total_timesteps=2.5", r"^train\.total_timesteps: must be a whole number"),
         ("train.eval_every=0", r"^train\.eval_every: .*got 0$"),
         ("train.checkpoint_every=-1", r"^train\.checkpoint_every: .*got -1$"),
         ("train.eval.envs=1", r"^train\.eval\.envs: .*greater than or equal to 2, got 1$"),
         ("train.final_eval.warmup=5000", r"^train\.final_eval\.warmup: 5000 must be less than"),
+        ("train.tune.envs=1", r"^train\.tune\.envs: must be at least 2, got envs=1$"),
+        ("train.progress_bar=maybe", r"^train\.progress_bar: must be true, false or auto"),
+        (
+            "train.baselines=[base_stock+rebalance]",
+            r"^train\.baselines\[0\]: .*\{policy: base_stock, transfers: rebalance\}",
+        ),
         ("seed=-1", r"^seed: .*got -1$"),
         ("seed=4294967296", r"^seed: .*less than or equal to 4294967295"),
         ("agent.model.learning_rate=0", r"^agent\.model\.learning_rate: .*greater than 0"),
@@ -46,10 +59,39 @@ def test_train_parameters(override, message):
         check(TrainConfig, _compose("train", override))
 
 
-def test_valid_parameters_pass_and_whole_floats_are_counts():
-    check(TrainConfig, _compose("train", "train.total_timesteps=1e6"))
+@pytest.mark.parametrize(
+    "name, override, key",
+    [
+        # A wrong type or an unknown key: Hydra rejects it when it composes (the schemas
+        # in experiments.params), naming the key.
+        ("train", "train.total_timesteps=2.5", "train.total_timesteps"),
+        ("train", "train.total_timesteps=1e6", "train.total_timesteps"),
+        ("train", "train.eval.envs=abc", "train.eval.envs"),
+        ("train", "train.num_envz=3", "train.num_envz"),
+        ("train", "agent.num_envs=many", "agent.num_envs"),
+        ("train", "agent.nmae=x", "agent.nmae"),
+        ("evaluate", "tune.envs=abc", "tune.envs"),
+        ("evaluate", "tune.envz=3", "tune.envz"),
+        ("evaluate", "eval.seed=x", "eval.seed"),
+        ("benchmark", "benchmark.agents.0.seeds=[x]", "benchmark.agents"),
+        ("benchmark", "benchmark.scenarios.0.overides=[]", "overides"),
+        ("bench_env", "steps=abc", "steps"),
+    ],
+)
+def test_hydra_rejects_unknown_keys_and_wrong_types_when_composing(name, override, key):
+    extra = ["experiment=smoke"] if name == "benchmark" else []
+    with pytest.raises(HydraException) as err:
+        _compose(name, *extra, override)
+    line = one_line(err.value)
+    assert key in line and "\n" not in line, line
+
+
+def test_valid_parameters_pass():
+    check(TrainConfig, _compose("train", "train.total_timesteps=1000000"))
+    check(TrainConfig, _compose("train", "agent=hdpo"))
     check(EvaluateConfig, _compose("evaluate"))
     check(BenchmarkConfig, _compose("benchmark", "experiment=default"))
+    check(BenchEnvConfig, _compose("bench_env"))
 
 
 @pytest.mark.parametrize(
@@ -58,18 +100,29 @@ def test_valid_parameters_pass_and_whole_floats_are_counts():
         ("evaluate", "eval.envs=0", r"^eval\.envs: .*greater than or equal to 2, got 0$"),
         ("evaluate", "eval.periods=100", r"^eval\.warmup: 200 must be less than periods=100$"),
         ("evaluate", "tune.seed=-3", r"^tune\.seed: .*got -3$"),
-        ("evaluate", "tune.envs=abc", r"^tune\.envs: expected a number, got 'abc'$"),
-        ("benchmark", "benchmark.tune.eval_envs=1", r"^benchmark\.tune\.eval_envs: .*got 1$"),
+        ("evaluate", "tune.warmup=300", r"^tune\.warmup: warmup=300 must be less than periods"),
+        ("benchmark", "benchmark.tune.eval_envs=1", r"^benchmark\.tune\.eval_envs: .*=1$"),
         ("benchmark", "benchmark.eval.envs=1", r"^benchmark\.eval\.envs: .*got 1$"),
         ("benchmark", "benchmark.agents.0.seeds=[-1]", r"^benchmark\.agents\[0\]\.seeds\[0\]"),
         ("benchmark", "benchmark.agents.0.seeds=[]", r"^benchmark\.agents\[0\]\.seeds: "),
+        ("benchmark", "benchmark.optimal=sometimes", r"^benchmark\.optimal: must be true"),
+        (
+            "benchmark",
+            "benchmark.baselines=[{policy: s_S, transfer: rebalance}]",
+            r"^benchmark\.baselines\[0\]: expected a policy name or .*got keys",
+        ),
+        ("bench_env", "mode=fast", r"^mode: must be one of \['single', 'sweep', 'dynaplex'\]"),
     ],
 )
 def test_evaluate_and_benchmark_parameters(name, override, message):
-    model = EvaluateConfig if name == "evaluate" else BenchmarkConfig
+    schema = {
+        "evaluate": EvaluateConfig,
+        "benchmark": BenchmarkConfig,
+        "bench_env": BenchEnvConfig,
+    }[name]
     extra = ["experiment=smoke"] if name == "benchmark" else []
     with pytest.raises(ConfigError, match=message):
-        check(model, _compose(name, *extra, override))
+        check(schema, _compose(name, *extra, override))
 
 
 def _cli(module: str, *args: str) -> subprocess.CompletedProcess:

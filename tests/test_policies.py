@@ -179,14 +179,41 @@ def test_rebalance_thresholds_are_checked():
 
 
 def test_oracle_orders_the_demand_due_at_arrival(single):
-    # Same seed as the oracle's copy: the demand of t + L is what it orders at t.
+    # It reads ahead in the run's noise: the demand of t + L is what it orders at t.
+    from baselines.rollout import StreamNoise
     from envs.noise import NoiseStream
 
     oracle = HindsightOracle(single)
-    oracle.reset(single, 3, seed=11)
+    noise = StreamNoise(NoiseStream(single, 3, 11))
+    oracle.reset(single, 3, noise)
     demand = np.stack([n.demand[:, 0] for n in NoiseStream(single, 3, 11).path(4)], axis=1)
     s = state_with(single, 3)  # empty: the order must cover periods 0..2
     np.testing.assert_array_equal(oracle.act(s)[:, 0], demand[:, :3].sum(1))
+    # The simulation then plays the very draws the oracle read.
+    np.testing.assert_array_equal(noise.at(0, s).demand[:, 0], demand[:, 0])
+
+
+def test_stream_noise_read_ahead_plays_the_streams_draws_in_order(single):
+    """Reading ahead changes nothing the simulation plays: the same draws as the stream
+    alone, period after period, with or without reads ahead."""
+    from baselines.rollout import StreamNoise
+    from envs.noise import NoiseStream
+
+    alone = NoiseStream(single, 4, 7).path(12)
+    noise = StreamNoise(NoiseStream(single, 4, 7))
+    s = state_with(single, 4)
+    played = []
+    for t in range(12):
+        if t % 3 == 1:
+            ahead = noise.ahead(t, 5)
+            np.testing.assert_array_equal(ahead[0].demand, alone[t].demand)
+        s.period[:] = t
+        played.append(noise.at(t, s))
+    for t in range(12):
+        np.testing.assert_array_equal(played[t].demand, alone[t].demand)
+        np.testing.assert_array_equal(played[t].lead_time, alone[t].lead_time)
+    with pytest.raises(ValueError, match="in the past"):
+        noise.ahead(3, 2)
 
 
 def test_oracle_needs_reset(single, two_states):
@@ -217,14 +244,14 @@ def test_optimal_auto_agrees_with_what_value_iteration_solves():
     from envs.presets import load_env_config, make_network
 
     plain = make_network(load_env_config("lost_sales"))
-    assert OPTIMAL in reference_names(["base_stock"], plain, "auto")
+    assert OPTIMAL in [b.name for b in reference_names(["base_stock"], plain, "auto")]
     stochastic = make_network(
         load_env_config(
             "lost_sales",
             ["env.network.lanes.0.lead_time={support: [1, 2, 3], probs: [0.2, 0.5, 0.3]}"],
         )
     )
-    assert reference_names(["base_stock"], stochastic, "auto") == ["base_stock"]
+    assert [b.name for b in reference_names(["base_stock"], stochastic, "auto")] == ["base_stock"]
 
 
 def test_every_policy_implements_the_one_interface():
@@ -237,6 +264,7 @@ def test_every_policy_implements_the_one_interface():
     import agents.policy
     import baselines.oracle
     import baselines.policies
+    import baselines.seasonal
     import baselines.transfers
     import baselines.value_iteration
     from baselines.policy_base import Policy
@@ -246,6 +274,7 @@ def test_every_policy_implements_the_one_interface():
         agents.policy,
         baselines.oracle,
         baselines.policies,
+        baselines.seasonal,
         baselines.transfers,
         baselines.value_iteration,
     ]
@@ -264,7 +293,12 @@ def test_every_policy_implements_the_one_interface():
     from envs.presets import load_env_config, make_network
 
     net = make_network(load_env_config("owmr_transship"))
-    for name in ("base_stock+rebalance", "s_S", "r_Q", "myopic", "constant", "oracle"):
-        policy, params = make_policy(name, net, tune=False)
+    from baselines.registry import policy_config
+
+    configs = [policy_config("base_stock", transfers="rebalance")]
+    names = ("s_S", "r_Q", "myopic", "constant", "oracle", "seasonal_base_stock")
+    configs += [policy_config(name) for name in names]
+    for cfg in configs:
+        policy, params = make_policy(cfg, net, tune=False)
         assert isinstance(policy, Policy)
         json.dumps(policy.describe())

@@ -27,6 +27,13 @@ def readme_commands() -> list[str]:
     return sorted({f"{module}{args}" for module, args in found})
 
 
+def _placeholder_as_value(override: str) -> str:
+    """``seed=S`` (a one-letter placeholder for a number) as ``seed=1``: the schemas
+    type the values, so a placeholder must have the type of what it stands for."""
+    key, sep, value = override.partition("=")
+    return f"{key}=1" if sep and len(value) == 1 and value.isupper() else override
+
+
 def test_every_readme_command_composes():
     """Each Hydra command in the README names options and keys that exist: composing its
     overrides (a sweep's first value, placeholders kept as strings) must succeed."""
@@ -49,7 +56,7 @@ def test_every_readme_command_composes():
         if any(a.startswith(("'", '"')) for a in args):
             continue  # a quoted override spanning spaces (composed by the HDPO tests)
         overrides = [  # "[x]" marks an optional override; a sweep's first value
-            a.strip("[]").split(",")[0].replace("<stamp>", "STAMP")
+            _placeholder_as_value(a.strip("[]").split(",")[0].replace("<stamp>", "STAMP"))
             for a in args
             if a not in ("-m", "...") and "<preset>" not in a
         ]

@@ -149,6 +149,53 @@ SEMANTIC = [
         _demand(seasonality={"period": 10**9, "amplitude": 0.1}),
         r"^nodes\[1\]\.demand\.seasonality\.period: .*less than or equal to 1000",
     ),
+    # Promotions and calendars: one spelling at a time, lifts positive, windows in the cycle.
+    (
+        _demand(seasonality={"calendar": [1, 2], "amplitude": 0.2}),
+        r"^nodes\[1\]\.demand\.seasonality\.amplitude: 0\.2 beside a calendar",
+    ),
+    (
+        _demand(seasonality={"calendar": [1, 2], "period": 2}),
+        r"^nodes\[1\]\.demand\.seasonality\.period: 2 beside a calendar",
+    ),
+    (
+        _demand(seasonality={"calendar": [1.0] * 1001}),
+        r"^nodes\[1\]\.demand\.seasonality\.calendar: .*at most 1000 items",
+    ),
+    (
+        _demand(seasonality={"calendar": [1, 0]}),
+        r"^nodes\[1\]\.demand\.seasonality\.calendar\[1\]: .*greater than 0, got 0$",
+    ),
+    (
+        _demand(seasonality={"period": 26, "promotions": [{"start": 3, "end": 5, "lift": -2}]}),
+        r"^nodes\[1\]\.demand\.seasonality\.promotions\[0\]\.lift: .*greater than 0, got -2$",
+    ),
+    (
+        _demand(seasonality={"period": 26, "promotions": [{"start": 5, "end": 5, "lift": 2}]}),
+        r"^nodes\[1\]\.demand\.seasonality\.promotions\[0\]\.end: 5 must be after start 5",
+    ),
+    (
+        _demand(seasonality={"period": 26, "promotions": [{"start": 20, "end": 27, "lift": 2}]}),
+        r"^nodes\[1\]\.demand\.seasonality\.promotions\[0\]\.end: 27 is past the season "
+        r"cycle of period 26$",
+    ),
+    (
+        _demand(
+            seasonality={
+                "period": 26,
+                "promotions": [
+                    {"start": 10, "end": 13, "lift": 2},
+                    {"start": 8, "end": 11, "lift": 3},
+                ],
+            }
+        ),
+        r"^nodes\[1\]\.demand\.seasonality\.promotions\[0\]: periods 10\.\.12 overlap "
+        r"promotions\[1\] \(periods 8\.\.10\)$",
+    ),
+    (
+        _demand(seasonality={"period": 26, "promotions": [{"start": 1.5, "end": 3, "lift": 2}]}),
+        r"^nodes\[1\]\.demand\.seasonality\.promotions\[0\]\.start: must be a whole number",
+    ),
     (_demand(mean=1e12), r"^nodes\[1\]\.demand\.mean: .*less than or equal to 100000"),
     # Lead times: whole, bounded.
     (_lane(lead_time=1.5), r"^lanes\[0\]\.lead_time: must be a whole number, got 1\.5"),
@@ -186,6 +233,14 @@ def test_joint_season_cycle_is_bounded():
     cfg["nodes"].append(
         store("b", demand={"mean": 5, "seasonality": {"period": 991, "amplitude": 0.1}})
     )
+    cfg["lanes"].append({"source": "supplier", "destination": "b"})
+    with pytest.raises(ConfigError, match=r"^nodes: the joint season cycle lcm\(997, 991\)"):
+        build_network(cfg)
+
+
+def test_joint_season_cycle_counts_a_calendar_by_its_length():
+    cfg = single_node_config(demand={"mean": 5, "seasonality": {"calendar": [1.0] * 997}})
+    cfg["nodes"].append(store("b", demand={"mean": 5, "seasonality": {"period": 991}}))
     cfg["lanes"].append({"source": "supplier", "destination": "b"})
     with pytest.raises(ConfigError, match=r"^nodes: the joint season cycle lcm\(997, 991\)"):
         build_network(cfg)

@@ -1,9 +1,9 @@
 """Property: every malformed network config is rejected with one line naming the field.
 
 Hypothesis takes a valid network that uses every kind of mapping (supplier, stock node,
-demand with seasonality, disruption, lead-time distribution) and breaks it in one place:
-an unknown key in any mapping, a value of the wrong type, NaN or infinity, a negative
-where it is forbidden, a null or non-mapping where a mapping belongs.
+demand with seasonality and a promotion, disruption, lead-time distribution) and breaks
+it in one place: an unknown key in any mapping, a value of the wrong type, NaN or
+infinity, a negative where it is forbidden, a null or non-mapping where a mapping belongs.
 """
 
 from __future__ import annotations
@@ -33,7 +33,12 @@ BASE = {
                 "dist": "normal",
                 "mean": 5,
                 "std": 2,
-                "seasonality": {"period": 4, "amplitude": 0.2, "phase": 1},
+                "seasonality": {
+                    "period": 4,
+                    "amplitude": 0.2,
+                    "phase": 1,
+                    "promotions": [{"start": 1, "end": 3, "lift": 2}],
+                },
             },
             "unmet": "lost",
             "penalty": 9,
@@ -65,6 +70,7 @@ MAPPINGS = [
     ("nodes", 0, "disruption"),
     ("nodes", 2, "demand"),
     ("nodes", 2, "demand", "seasonality"),
+    ("nodes", 2, "demand", "seasonality", "promotions", 0),
     ("lanes", 0),
     ("lanes", 1),
     ("lanes", 0, "lead_time"),
@@ -86,6 +92,9 @@ NUMBERS = [
     (("nodes", 2, "demand", "seasonality", "period"), False, False),
     (("nodes", 2, "demand", "seasonality", "amplitude"), False, False),
     (("nodes", 2, "demand", "seasonality", "phase"), True, False),
+    (("nodes", 2, "demand", "seasonality", "promotions", 0, "start"), False, False),
+    (("nodes", 2, "demand", "seasonality", "promotions", 0, "end"), False, False),
+    (("nodes", 2, "demand", "seasonality", "promotions", 0, "lift"), False, False),
     (("lanes", 0, "lead_time", "support", 0), False, False),
     (("lanes", 0, "lead_time", "probs", 0), False, False),
     (("lanes", 0, "unit_cost"), False, False),

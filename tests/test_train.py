@@ -29,12 +29,12 @@ TINY = [
     "train.final_eval.envs=8",
     "train.final_eval.periods=80",
     "train.final_eval.warmup=10",
-    "+train.tune.envs=4",
-    "+train.tune.periods=60",
-    "+train.tune.warmup=10",
-    "+train.tune.eval_envs=4",
-    "+train.tune.eval_periods=60",
-    "+train.tune.eval_warmup=10",
+    "train.tune.envs=4",
+    "train.tune.periods=60",
+    "train.tune.warmup=10",
+    "train.tune.eval_envs=4",
+    "train.tune.eval_periods=60",
+    "train.tune.eval_warmup=10",
 ]
 NO_BASELINES = ["train.baselines=[]", "train.optimal=false"]
 

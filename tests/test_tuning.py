@@ -94,7 +94,7 @@ def test_coordinate_search_finds_the_integer_minimum():
 def test_budget_rejects_bad_values():
     with pytest.raises(ValueError, match="unknown budget keys"):
         TuneBudget.from_mapping({"envz": 3})
-    with pytest.raises(ValueError, match="periods must exceed warmup"):
+    with pytest.raises(ValueError, match="warmup=50 must be less than periods=50"):
         TuneBudget(periods=50, warmup=50)
 
 
