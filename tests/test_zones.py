@@ -327,3 +327,16 @@ def test_the_compiled_kernel_refuses_a_network_it_does_not_model():
 
     with pytest.raises(ValueError, match="compiled step does not model demand zones"):
         CompiledStep(build_network(as_zones()), np.float64)
+
+
+def test_the_readme_zone_example_builds():
+    from pathlib import Path
+
+    import yaml
+
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = text[text.index("## Distributed-inventory studies") :]
+    block = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    net = build_network(yaml.safe_load(block)["network"])
+    assert net.fulfilment_names == ("dc_north=>city", "dc_south=>city", "factory=>city")
+    assert net.outages == (("node", 2, 400, 420),)
