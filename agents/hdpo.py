@@ -49,7 +49,7 @@ from stable_baselines3.common.logger import Figure, configure
 from agents.callbacks import NOT_TEXT, trajectory_figure
 from agents.hdpo_policy import HDPOPolicy, TorchActionMap, build_network_policy
 from agents.training import TrainedAgent
-from baselines.evaluation import evaluate
+from baselines.evaluation import evaluate_on
 from baselines.kpi import KPIMeter
 from envs.actions import ActionMap
 from envs.network import Network, downstream_mean_demand
@@ -296,15 +296,7 @@ def train_hdpo(
     def run_eval(step: int) -> None:
         nonlocal best_cost
         policy = HDPOPolicy(model, net, action_mode)
-        result = evaluate(
-            net,
-            policy,
-            num_envs=int(eval_cfg.envs),
-            periods=int(eval_cfg.periods),
-            warmup=int(eval_cfg.warmup),
-            seed=int(eval_cfg.seed),
-            record=min(int(eval_cfg.periods), 100),
-        )
+        result = evaluate_on(net, policy, eval_cfg, record=min(int(eval_cfg.periods), 100))
         model.train()
         improved = result.cost_mean < best_cost
         timesteps = step * periods_per_step

@@ -15,6 +15,7 @@ the 95% confidence interval is over the B independent replications (Student t).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from scipy import stats
@@ -179,6 +180,20 @@ def evaluate(
         seed=seed,
         trajectory={k: np.array(v) for k, v in traj.items() if v},
         per_period=series,
+    )
+
+
+def evaluate_on(net: Network, policy: Policy, eval_cfg: Any, record: int = 0) -> EvalResult:
+    """``evaluate`` with the settings of an evaluation config (``eval``, ``train.eval``,
+    ``benchmark.eval``, ...: ``envs``, ``periods``, ``warmup``, ``seed``)."""
+    return evaluate(
+        net,
+        policy,
+        num_envs=int(eval_cfg.envs),
+        periods=int(eval_cfg.periods),
+        warmup=int(eval_cfg.warmup),
+        seed=int(eval_cfg.seed),
+        record=record,
     )
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig
 
-from baselines.evaluation import EvalResult, evaluate, paired_difference
+from baselines.evaluation import EvalResult, evaluate_on, paired_difference
 from baselines.policy_base import Policy
 from baselines.single_node import single_node
 from envs.network import Network
@@ -104,18 +104,7 @@ def evaluate_all(
     net: Network, policies: dict[str, Policy], eval_cfg: Any, record: int = 0
 ) -> dict[str, EvalResult]:
     """Every policy on the same noise (``eval_cfg``: envs, periods, warmup, seed)."""
-    return {
-        name: evaluate(
-            net,
-            policy,
-            num_envs=int(eval_cfg.envs),
-            periods=int(eval_cfg.periods),
-            warmup=int(eval_cfg.warmup),
-            seed=int(eval_cfg.seed),
-            record=record,
-        )
-        for name, policy in policies.items()
-    }
+    return {name: evaluate_on(net, p, eval_cfg, record) for name, p in policies.items()}
 
 
 def compare(agent: EvalResult, baselines: dict[str, EvalResult]) -> dict[str, Any]:

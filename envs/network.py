@@ -72,6 +72,22 @@ class LaneIndex:
 
 
 @dataclass(frozen=True)
+class FulfilmentRank:
+    """One rank of fulfilment lanes (at most one per zone), as ``serve_zones`` reads it."""
+
+    lanes: np.ndarray  # [L] fulfilment lanes, in zone order
+    by_source: LaneIndex  # positions 0..L-1 grouped by source node
+    source_one_hot: np.ndarray  # [L, N] float64, 1 at each lane's source
+
+
+def _one_hot(index: np.ndarray, size: int) -> np.ndarray:
+    """[len(index), size] float64 with a 1 at (i, index[i])."""
+    out = np.zeros((len(index), size))
+    out[np.arange(len(index)), index] = 1.0
+    return out
+
+
+@dataclass(frozen=True)
 class TypedConstants:
     """Network constants in one float dtype (a state's), built once with the network."""
 
@@ -213,27 +229,20 @@ class Network:
         """D, the number of demand points (demand nodes and zones)."""
         return len(self.demand_nodes)
 
-    @property
-    def num_zones(self) -> int:
-        return len(self.zone_names)
-
-    @property
-    def zone_names(self) -> tuple[str, ...]:
-        return self.demand_names[len(self.demand_names) - self.num_zone_points :]
-
     @functools.cached_property
-    def num_zone_points(self) -> int:
+    def num_zones(self) -> int:
+        """Z, the demand zones: the last Z demand points."""
         return int(self.fulfilment_zone.max()) + 1 if len(self.fulfilment_zone) else 0
 
     @property
     def own_demand_points(self) -> int:
         """D - Z: the demand points that are nodes with their own demand (the first ones)."""
-        return self.num_demand_nodes - self.num_zone_points
+        return self.num_demand_nodes - self.num_zones
 
     @functools.cached_property
-    def fulfilment_ranks(self) -> tuple[tuple[np.ndarray, LaneIndex], ...]:
+    def fulfilment_ranks(self) -> tuple[FulfilmentRank, ...]:
         """The fulfilment lanes by rank: every zone's first lane, then every zone's second
-        lane, ...; each rank as (its lanes in zone order, those lanes grouped by source)."""
+        lane, ... (``envs.transition.serve_zones`` serves them in this order)."""
         rank = np.zeros(len(self.fulfilment_zone), dtype=np.int64)
         for j in range(1, len(rank)):
             same = self.fulfilment_zone[j] == self.fulfilment_zone[j - 1]
@@ -241,8 +250,18 @@ class Network:
         out = []
         for r in range(int(rank.max()) + 1 if len(rank) else 0):
             lanes = np.flatnonzero(rank == r)
-            out.append((lanes, LaneIndex.group(self.fulfilment_source[lanes], self.num_nodes)))
+            src = self.fulfilment_source[lanes]
+            out.append(
+                FulfilmentRank(
+                    lanes, LaneIndex.group(src, self.num_nodes), _one_hot(src, self.num_nodes)
+                )
+            )
         return tuple(out)
+
+    @functools.cached_property
+    def fulfilment_zone_one_hot(self) -> np.ndarray:
+        """[F, Z]: 1 at each fulfilment lane's zone (sums lanes into zones by a product)."""
+        return _one_hot(self.fulfilment_zone, self.num_zones)
 
     @functools.cached_property
     def node_mean_demand(self) -> np.ndarray:
@@ -257,7 +276,7 @@ class Network:
         """Whether the network uses a feature only the numpy reference step models (zones,
         facility or handling costs, scheduled outages); ``Simulator`` then runs it."""
         return bool(
-            self.num_zone_points
+            self.num_zones
             or np.any(self.facility_cost > 0)
             or np.any(self.handling_cost > 0)
             or self.outages

@@ -395,12 +395,13 @@ def transition(
     lane_cost = (shipped > 0) * k.fixed_cost + shipped * k.unit_cost
     extra = {}
     if net.needs_reference_step:
-        outbound = np.where(net.is_supplier, 0.0, node_sum(shipped, net.lane_source, n))
-        np.add.at(outbound, (slice(None), dn), sales[:, :d0])  # to the nodes' own customers
+        # Units shipped out of each node: on lanes, to its own customers, to zones.
+        outbound = node_sum(shipped, net.lane_source, n)
+        np.add.at(outbound, (slice(None), dn), sales[:, :d0])
         if zones is not None:
             np.add.at(outbound, (slice(None), net.fulfilment_source), zones.fulfilled)
-            outbound = np.where(net.is_supplier, 0.0, outbound)
             extra["fulfilment"] = env_sum(zones.fulfilled, k.fulfilment_unit_cost)
+        # Suppliers have no handling cost (a stock node's attribute): 0 there.
         extra["handling"] = env_sum(outbound, k.handling_cost)
         extra["facility"] = env_sum(np.ones((b, n), dtype=dtype), k.facility_cost)
     costs = Costs(
@@ -457,19 +458,6 @@ def transition(
     return next_state, costs, flows
 
 
-@functools.lru_cache(maxsize=256)
-def _one_hot(index: bytes, size: int, dtype: str) -> np.ndarray:
-    rows = np.frombuffer(index, dtype=np.int64)
-    out = np.zeros((len(rows), size), dtype=dtype)
-    out[np.arange(len(rows)), rows] = 1.0
-    return out
-
-
-def one_hot(index: np.ndarray, size: int, dtype: np.dtype) -> np.ndarray:
-    """[len(index), size] matrix with a 1 at (i, index[i]) (cached per index)."""
-    return _one_hot(np.asarray(index, dtype=np.int64).tobytes(), size, np.dtype(dtype).str)
-
-
 def up_now(net: Network, state: State) -> tuple[np.ndarray, np.ndarray]:
     """Which nodes [B, N] and lanes [B, E] can ship in this period: up in the random
     disruption process and not in a scheduled outage (``start <= period < end``)."""
@@ -520,7 +508,8 @@ def serve_zones(
     fulfilled = np.zeros((b, len(net.fulfilment_zone)), dtype=on_hand.dtype)
     filled = np.zeros_like(now)
     lead_time = np.zeros((b, z, 3), dtype=on_hand.dtype)
-    for lanes, by_source in net.fulfilment_ranks:
+    for rank in net.fulfilment_ranks:
+        lanes, by_source = rank.lanes, rank.by_source
         zone, src = net.fulfilment_zone[lanes], net.fulfilment_source[lanes]
         asked = old[:, zone] + new[:, zone] + now[:, zone]
         request = np.minimum(asked, k.fulfilment_capacity[lanes])
@@ -538,7 +527,7 @@ def serve_zones(
         take = np.clip(shelf[:, src] - before, 0.0, request)
         # Whole units: a product with the lanes' one-hot sources sums them exactly, in
         # any order (np.add.at is several times slower).
-        debit = take @ one_hot(src, net.num_nodes, take.dtype)
+        debit = (take @ rank.source_one_hot).astype(take.dtype, copy=False)
         on_hand -= np.where(net.is_supplier, 0.0, debit)
         supplier_left -= np.where(net.is_supplier, debit, 0.0)
         # Each zone has at most one lane per rank, so the zone-indexed updates are safe.
@@ -556,7 +545,7 @@ def serve_zones(
         lead_time[:, zone, 2] += from_old
     is_backlog = k.is_backlog[net.own_demand_points :]
     arose = now * is_backlog
-    sales = fulfilled @ one_hot(net.fulfilment_zone, z, fulfilled.dtype)
+    sales = (fulfilled @ net.fulfilment_zone_one_hot).astype(fulfilled.dtype, copy=False)
     return ZoneFlows(
         fulfilled=fulfilled,
         sales=sales,

@@ -212,12 +212,10 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     if curves:
         plot_learning_curves(curves, run_dir / "learning_curves.png")
     plot_frontier(df, run_dir / "frontier.png")
+    # The best tuned baseline of each scenario, as scenario_rows marked it.
+    best_rows = df[df.kind == "baseline (best)"]
     if len(by_scenario) > 1:
-        best = {
-            s: part[part.kind.str.startswith("baseline")].sort_values("cost_mean").policy.iloc[0]
-            for s, part in df.groupby("scenario", sort=False)
-            if part.kind.str.startswith("baseline").any()
-        }
+        best = dict(zip(best_rows.scenario, best_rows.policy))
         if len(best) == len(by_scenario):
             plot_scenarios(by_scenario, best, run_dir / "scenarios.png")
     print(report)
@@ -229,12 +227,12 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     }
     for scenario, part in df.groupby("scenario", sort=False):
         best_agent = part[part.kind.str.startswith("agent")].sort_values("cost_mean").head(1)
-        baselines = part[part.kind.str.startswith("baseline")].sort_values("cost_mean").head(1)
+        baseline = best_rows[best_rows.scenario == scenario]
         entry: dict[str, Any] = {}
-        if len(baselines):
+        if len(baseline):
             entry.update(
-                best_baseline=baselines.policy.iloc[0],
-                best_baseline_cost=baselines.cost_mean.iloc[0],
+                best_baseline=baseline.policy.iloc[0],
+                best_baseline_cost=baseline.cost_mean.iloc[0],
             )
         if len(best_agent):
             a = best_agent.iloc[0]

@@ -33,7 +33,7 @@ from omegaconf import DictConfig, OmegaConf
 
 import envs.presets  # noqa: F401  (registers the env schema in Hydra's ConfigStore)
 from agents.runs import load_run_policy
-from baselines.evaluation import evaluate
+from baselines.evaluation import evaluate_on
 from baselines.registry import make_policy
 from envs.presets import EnvConfig, make_network
 from experiments.job import env_preset, run_job, run_main, write_results
@@ -66,14 +66,7 @@ def run(cfg: DictConfig, run_dir: Path, policy_name: str = "") -> dict[str, Any]
         tune = OmegaConf.to_container(tune_cfg, resolve=True) if tuning else False
         policy, params = make_policy(cfg.policy, net, tune=tune, seed=int(tune_cfg.seed))
     (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
-    result = evaluate(
-        net,
-        policy,
-        num_envs=int(ev.envs),
-        periods=int(ev.periods),
-        warmup=int(ev.warmup),
-        seed=int(ev.seed),
-    )
+    result = evaluate_on(net, policy, ev)
     summary = {
         "env": env_preset(cfg) if policy_name != "agent" else str(cfg.env.name),
         "policy": params["policy"]

@@ -110,6 +110,7 @@ def scenario_rows(
     optimum = results[OPTIMAL].cost_mean if OPTIMAL in results else None
     rows = []
     for name, r in results.items():
+        down = outage.get(name, {})
         if best is None:
             diff, half = math.nan, math.nan
         elif name in seed_groups:
@@ -137,11 +138,11 @@ def scenario_rows(
                 "same_period_share": r.order_lead_time["same_period"],
                 "landed_cost_per_unit": r.landed_cost_per_unit,
                 "dropship_volume": r.dropship_volume,
-                "fill_rate_during_outage": outage.get(name, {}).get("fill_rate_during", math.nan),
-                "lead_time_during_outage": outage.get(name, {}).get("lead_time_during", math.nan),
-                "lost_during_outage": outage.get(name, {}).get("lost_during", math.nan),
-                "lost_after_outage": outage.get(name, {}).get("lost_after", math.nan),
-                "recovery_periods": outage.get(name, {}).get("recovery_periods", math.nan),
+                "fill_rate_during_outage": down.get("fill_rate_during", math.nan),
+                "lead_time_during_outage": down.get("lead_time_during", math.nan),
+                "lost_during_outage": down.get("lost_during", math.nan),
+                "lost_after_outage": down.get("lost_after", math.nan),
+                "recovery_periods": down.get("recovery_periods", math.nan),
                 "train_seconds": train_seconds.get(name, math.nan),
             }
         )
