@@ -116,6 +116,12 @@ def network_config(env_cfg: Any) -> Any:
     if env_cfg.get("edge_list"):
         return read_edge_list(env_cfg["edge_list"])
     generator = env_cfg.get("generator")
+    if generator is not None and env_cfg.get("network"):
+        # A generated network has no ``network`` to override: say so, never ignore it.
+        raise ValueError(
+            f"env.network: set, but env.generator={generator} builds the network; change "
+            f"the generator's own keys (env.regions, ...) instead, got {dict(env_cfg['network'])!r}"
+        )
     if generator == "hub_and_spoke":
         knobs = ("demand_mean", "holding_cost", "penalty", "transfer_cost")
         return hub_and_spoke_config(

@@ -340,3 +340,12 @@ def test_the_readme_zone_example_builds():
     net = build_network(yaml.safe_load(block)["network"])
     assert net.fulfilment_names == ("dc_north=>city", "dc_south=>city", "factory=>city")
     assert net.outages == (("node", 2, 400, 420),)
+
+
+@pytest.mark.parametrize("preset", ["design", "hub_and_spoke"])
+def test_a_network_override_on_a_generated_preset_is_an_error_not_ignored(preset):
+    from envs.presets import load_env_config, make_network
+
+    cfg = load_env_config(preset, ["+env.network.rationing=priority"])
+    with pytest.raises(ValueError, match=f"env.network: set, but env.generator={preset}"):
+        make_network(cfg)
