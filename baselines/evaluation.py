@@ -55,6 +55,7 @@ class EvalResult:
             ``demand``, ``filled``, ``lost``, ``delivered`` and ``waited`` (units x periods
             from order to delivery: backlog at the period's end plus delivery times), and
             the mean ``cost`` over envs [periods] each (for outage studies).
+        per_sku: with several SKUs, each SKU's class and KPIs (``KPIMeter.per_sku``).
     """
 
     cost_per_env: np.ndarray
@@ -79,6 +80,7 @@ class EvalResult:
     seed: int
     trajectory: dict[str, np.ndarray] = field(default_factory=dict)
     per_period: dict[str, np.ndarray] = field(default_factory=dict)
+    per_sku: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def summary(self) -> dict:
         """JSON-ready headline numbers."""
@@ -97,6 +99,7 @@ class EvalResult:
             "warmup": self.warmup,
             "envs": self.envs,
             "seed": self.seed,
+            **({"per_sku": self.per_sku} if self.per_sku else {}),
         }
 
 

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from envs.network import Network
+from envs.segmentation import abc_xyz
 
 LEAD_TIME_BUCKETS = ("same_period", "next_period", "later")
 
@@ -124,13 +125,13 @@ class KPIMeter:
         (share of units by bucket, pooled) and ``order_lead_time_per_point`` [D, 3],
         ``mean_order_lead_time`` (pooled) [periods], ``landed_cost_per_unit``,
         ``mean_on_hand`` [N], ``inventory_turns`` and ``inventory_turns_per_node`` [N],
-        ``transfer_volume``, ``dropship_volume``."""
+        ``transfer_volume``, ``dropship_volume``; with several SKUs, ``per_sku``."""
         n = max(self.samples, 1)
         mean_on_hand = self.on_hand / n
         delivered = self.delivered
         total_cost = sum(v for k, v in self.costs.items() if k != "total")
         buckets = self.lead_time.sum(0)
-        return {
+        out = {
             "breakdown": {k: v / n for k, v in self.costs.items()},
             "fill_rate": float(self.filled.sum() / max(self.demand.sum(), 1e-12)),
             "fill_rate_per_node": self.filled / np.maximum(self.demand, 1e-12),
@@ -150,6 +151,35 @@ class KPIMeter:
             "inventory_turns": float((delivered / n) / max(mean_on_hand.sum(), 1e-12)),
             "inventory_turns_per_node": (self.outbound / n) / np.maximum(mean_on_hand, 1e-12),
         }
+        if self.net.skus is not None:
+            out["per_sku"] = self.per_sku(mean_on_hand, n)
+        return out
+
+    def per_sku(self, mean_on_hand: np.ndarray, samples: int) -> dict[str, dict[str, Any]]:
+        """Each SKU's ABC/XYZ class (``envs.segmentation``), demand, fill rate, mean order
+        lead time (Little's law), mean on-hand and inventory turns, all its demand points
+        and stock nodes together."""
+        net = self.net
+        segments = net.derived("abc_xyz", lambda: abc_xyz(net))
+        out = {}
+        for s, seg in enumerate(segments):
+            points = net.skus.point_sku == s
+            delivered = self.sales[points].sum()
+            on_hand = float(mean_on_hand[net.skus.node_sku == s].sum())
+            out[seg.name] = {
+                "segment": seg.segment,
+                "demand": float(self.demand[points].sum() / samples),
+                "fill_rate": float(
+                    self.filled[points].sum() / max(self.demand[points].sum(), 1e-12)
+                ),
+                "mean_order_lead_time": float(
+                    (self.delivery[points].sum() + self.backlog[points].sum())
+                    / max(delivered, 1e-12)
+                ),
+                "mean_on_hand": on_hand,
+                "inventory_turns": float((delivered / samples) / max(on_hand, 1e-12)),
+            }
+        return out
 
     def tags(self) -> dict[str, float]:
         """The summary as TensorBoard scalars, named per demand point and node."""
@@ -170,6 +200,9 @@ class KPIMeter:
         out["inventory/turns"] = float(s["inventory_turns"])
         out["flow/transfer_volume"] = float(s["transfer_volume"])
         out["flow/dropship_volume"] = float(s["dropship_volume"])
+        for sku, kpis in s.get("per_sku", {}).items():
+            for name in ("fill_rate", "mean_order_lead_time", "inventory_turns"):
+                out[f"sku/{sku}/{name}"] = kpis[name]
         return out
 
 

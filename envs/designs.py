@@ -23,6 +23,19 @@ a zone's first (no alternative fulfilment), and ``transfers=True`` adds lateral 
 lanes between neighbouring regional DCs (lead time 1), which a transfer rule such as
 ``+policy/transfers=rebalance`` uses.
 
+Several SKUs (``skus=True``): the six SKUs of ``ASSORTMENT`` share every node's storage
+and lane (``envs.skus``), with the zones' demand split among them. ``placement`` says
+where each SKU is held, in the ``hub_and_spoke`` design:
+
+- ``distributed``: every SKU at the central DC and every regional DC;
+- ``centralised``: every SKU at the central DC only (zones served from the centre);
+- ``segmented``: by the SKU's ABC/XYZ class (``envs.segmentation``): A and B SKUs with
+  X or Y variability at the regional DCs too, the other B and the C SKUs at the central
+  DC only, and C SKUs of Z variability drop-shipped by the supplier when the central DC
+  is out (the zones then have a drop-ship lane as their last fulfilment lane).
+
+``dc_storage`` caps each regional DC's storage, in volume units, shared by the SKUs.
+
 Distances are chords of the circle; a lane of distance ``d`` delivers in 0 periods when
 ``d < 0.35`` (same day), 1 when ``d < 1.05`` (next day), else 2, and costs
 ``last_mile_base + last_mile_per_distance * d`` per unit. Every stocking node pays a
@@ -40,7 +53,37 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from envs.network import build_network
+from envs.segmentation import abc_xyz
+
 DESIGNS = ("centralised", "regional", "hub_and_spoke", "micro_fulfilment", "drop_ship")
+PLACEMENTS = ("distributed", "centralised", "segmented")
+
+
+@dataclass(frozen=True)
+class AssortmentSku:
+    """One SKU of the generated assortment (the fields of ``envs.schema.SkuSpec``)."""
+
+    name: str
+    demand_share: float
+    """Share of each zone's mean demand."""
+    demand_cv: float | None
+    """Coefficient of variation per zone and period (None: Poisson)."""
+    value: float
+    volume: float
+
+
+ASSORTMENT = (
+    AssortmentSku("fast_steady", 0.45, None, 1.0, 1.0),
+    AssortmentSku("fast_erratic", 0.25, 2.4, 1.0, 1.0),
+    AssortmentSku("mid_steady", 0.15, None, 2.0, 1.0),
+    AssortmentSku("mid_erratic", 0.08, 4.0, 2.0, 2.0),
+    AssortmentSku("slow_steady", 0.05, None, 4.0, 1.0),
+    AssortmentSku("slow_erratic", 0.02, 5.0, 4.0, 2.0),
+)
+"""Six SKUs from fast movers to slow, steady (Poisson) and erratic (negative binomial),
+worth and weighing more as they sell less: with 12 zones of mean 20 they fall in the
+classes AX, AY, BX, BZ, CX, CZ (``envs.segmentation``, default thresholds)."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +141,9 @@ def design_config(
     outage: dict[str, Any] | None = None,
     fallback: bool = True,
     transfers: bool = False,
+    skus: bool = False,
+    placement: str = "distributed",
+    dc_storage: float = math.inf,
 ) -> dict[str, Any]:
     """The network config (a ``NetworkSpec`` mapping) of ``design`` for ``zones`` zones.
 
@@ -113,6 +159,14 @@ def design_config(
             raise ValueError(f"env.{name}: must be a whole number >= 1, got {value!r}")
     if regions > zones:
         raise ValueError(f"env.regions: at most env.zones ({zones}), got {regions}")
+    if placement not in PLACEMENTS:
+        raise ValueError(f"env.placement: must be one of {list(PLACEMENTS)}, got {placement!r}")
+    if placement != "distributed" and not (skus and design == "hub_and_spoke"):
+        raise ValueError(
+            f"env.placement: {placement!r} needs env.skus=true and env.design=hub_and_spoke "
+            f"(a central DC to hold the SKUs that are not distributed), got skus={skus}, "
+            f"design={design!r}"
+        )
     c = costs
     zone_angle = [_angle(z + 0.5, zones) for z in range(zones)]
     nodes: list[dict[str, Any]] = [{"name": "supplier", "kind": "supplier"}]
@@ -171,7 +225,7 @@ def design_config(
             stock("central_dc", c.central_holding_cost, c.central_facility_cost)
             lane("supplier", "central_dc", c.supplier_lead_time, c.purchase_cost)
         for r in range(regions):
-            stock(f"dc_{r}", c.dc_holding_cost, c.dc_facility_cost)
+            stock(f"dc_{r}", c.dc_holding_cost, c.dc_facility_cost, storage_capacity=dc_storage)
             if design == "hub_and_spoke":
                 lane("central_dc", f"dc_{r}", c.line_haul_lead_time, c.line_haul_cost)
             else:
@@ -209,9 +263,18 @@ def design_config(
             )
     if not fallback:
         fulfilment = [lanes_of_zone[:1] for lanes_of_zone in fulfilment]
+    if skus and placement == "segmented":
+        for lanes_of_zone in fulfilment:
+            lanes_of_zone.append(
+                {
+                    "source": "supplier",
+                    "delivery_time": c.drop_ship_delivery,
+                    "unit_cost": centre["unit_cost"] + c.drop_ship_premium,
+                }
+            )
     if outage is not None:
         _add_outage(outage, nodes, lanes)
-    return {
+    network = {
         "nodes": nodes,
         "lanes": lanes,
         "transfer_lanes": transfer_lanes,
@@ -226,6 +289,36 @@ def design_config(
             for z in range(zones)
         ],
     }
+    if skus:
+        network["skus"] = _placed_assortment(network, placement, design == "drop_ship")
+    return network
+
+
+def _placed_assortment(
+    network: dict[str, Any], placement: str, drop_ship: bool
+) -> list[dict[str, Any]]:
+    """The ``skus`` of ``ASSORTMENT``, each held where ``placement`` puts it (module
+    docstring); ``drop_ship``: whether supplier fulfilment lanes carry every SKU."""
+    skus = [
+        {
+            "name": sku.name,
+            "demand_scale": sku.demand_share,
+            "demand_cv": sku.demand_cv,
+            "value": sku.value,
+            "volume": sku.volume,
+            "drop_ship": drop_ship,
+        }
+        for sku in ASSORTMENT
+    ]
+    if placement == "distributed":
+        return skus
+    segments = abc_xyz(build_network({**network, "skus": skus}))
+    for sku, seg in zip(skus, segments):
+        regional = placement == "segmented" and seg.abc in "AB" and seg.xyz in "XY"
+        if not regional:
+            sku["stocked_at"] = ["central_dc"]
+        sku["drop_ship"] = placement == "segmented" and seg.segment == "CZ"
+    return skus
 
 
 def _add_outage(outage: dict[str, Any], nodes: list[dict], lanes: list[dict]) -> None:

@@ -47,6 +47,7 @@ from scipy import sparse
 from envs.demand import DemandModel, DemandSpec, load_trace
 from envs.lead_time import LeadTimeDistribution
 from envs.schema import ConfigError, NetworkSpec, SupplierNode, validate_network
+from envs.skus import SkuLayout, expand_skus
 
 INF = math.inf
 NetworkConfig = NetworkSpec
@@ -191,6 +192,9 @@ class Network:
     outages: tuple[tuple[str, int, int, int], ...]
     """Scheduled outages ``(kind, index, start, end)``: node or lane ``index`` is down in
     periods ``start <= t < end`` of each episode."""
+    skus: SkuLayout | None = None
+    """Several SKUs: which SKU and physical site each node, lane and demand point is
+    (``envs.skus``); None for one product."""
     memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
     """Data that upper layers derive from the network (``derived``), kept with it."""
 
@@ -274,9 +278,11 @@ class Network:
     @functools.cached_property
     def needs_reference_step(self) -> bool:
         """Whether the network uses a feature only the numpy reference step models (zones,
-        facility or handling costs, scheduled outages); ``Simulator`` then runs it."""
+        facility or handling costs, scheduled outages, several SKUs); ``Simulator`` then
+        runs it."""
         return bool(
-            self.num_zones
+            self.skus is not None
+            or self.num_zones
             or np.any(self.facility_cost > 0)
             or np.any(self.handling_cost > 0)
             or self.outages
@@ -307,6 +313,9 @@ def build_network(cfg: Any, prefix: str = "") -> Network:
             ``nodes[2].penalty``, after ``prefix``) and the value.
     """
     spec = validate_network(cfg, prefix)
+    sku_layout = None
+    if spec.skus:
+        spec, sku_layout = expand_skus(spec, prefix)
     nodes, lanes = spec.nodes, [lane for _, lane in spec.all_lanes]
     names = [n.name for n in nodes]
     n_nodes, n_lanes = len(nodes), len(lanes)
@@ -442,6 +451,7 @@ def build_network(cfg: Any, prefix: str = "") -> Network:
             f"{names[s]}=>{spec.zones[z].name}" for z, s in zip(ful_zone, ful_source)
         ),
         outages=tuple(outages),
+        skus=sku_layout,
     )
 
 

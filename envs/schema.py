@@ -554,6 +554,33 @@ class ZoneSpec(StrictModel):
     """The fulfilment lanes, in the order they are tried."""
 
 
+class SkuSpec(StrictModel):
+    """One SKU of a multi-SKU network (``skus``): every SKU has its own stock at the nodes
+    that hold it and its own demand at every demand point, and the SKUs share the nodes'
+    storage and the lanes' capacity (``envs.skus``)."""
+
+    name: Name
+    """Unique SKU name (a node of the network becomes ``node/sku`` for each SKU it holds)."""
+    demand_scale: Annotated[float, Field(gt=0, le=MAX_DEMAND)] = 1.0
+    """Multiplier of every demand point's mean demand for this SKU (and of its std)."""
+    demand_cv: Annotated[float, Field(gt=0, le=100)] | None = None
+    """Coefficient of variation of the SKU's demand per period at every point: negative
+    binomial with std = ``demand_cv`` x mean (needs ``demand_cv**2 * mean > 1`` in every
+    season phase); omitted: the point's own distribution, scaled."""
+    value: Multiplier = 1.0
+    """Multiplier of the per-unit holding, in-transit holding and overflow costs and of the
+    penalty (a unit worth twice as much costs twice as much to hold and to lose)."""
+    volume: Multiplier = 1.0
+    """Storage and lane capacity one unit takes, and multiplier of the per-unit transport
+    cost (lanes' and fulfilment lanes' ``unit_cost``)."""
+    stocked_at: Annotated[list[Name], BeforeValidator(_list_from_tuple)] | None = None
+    """The stock nodes that hold the SKU (omitted: every stock node); lanes and
+    fulfilment lanes through the other nodes do not carry it. Every node with its own
+    demand must hold every SKU."""
+    drop_ship: bool = True
+    """Whether the zones' fulfilment lanes from suppliers (drop-ship) carry the SKU."""
+
+
 class NetworkSpec(StrictModel):
     """Nodes, lanes and network-wide options (``env.network``, an edge list, a dict)."""
 
@@ -573,6 +600,9 @@ class NetworkSpec(StrictModel):
     scalar (equicorrelation) or a D x D matrix."""
     demand_trace: Name | None = None
     """CSV whose columns are the demand points' names (nodes, zones), replayed cyclically."""
+    skus: Annotated[list[SkuSpec], BeforeValidator(_list_from_tuple)] = []
+    """Several SKUs on the network, sharing storage and lane capacity (``envs.skus``);
+    none: one product."""
 
     @property
     def all_lanes(self) -> list[tuple[str, LaneSpec]]:

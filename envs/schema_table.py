@@ -49,6 +49,7 @@ SECTIONS: list[tuple[str, type[BaseModel], str, tuple[str, ...] | None]] = [
     ("nodes[].disruption.outages[].", s.OutageSpec, "any node or lane", None),
     ("zones[].", s.ZoneSpec, "`zones` (demand as `nodes[].demand`)", None),
     ("zones[].fulfilment[].", s.FulfilmentLaneSpec, "a zone's lanes", None),
+    ("skus[].", s.SkuSpec, "`skus` (several SKUs, `envs.skus`)", None),
 ]
 
 # Discriminated unions, named by the field their tag is read from.

@@ -293,12 +293,60 @@ def ration(net: Network, request: np.ndarray, available: np.ndarray) -> np.ndarr
     return np.where(short[:, src], rationed, request)
 
 
-def _receive(k: TypedConstants, on_hand: np.ndarray, inbound: np.ndarray) -> np.ndarray:
-    """Add inbound units per node [B, N] to ``on_hand`` in place; return units overflowing."""
-    on_hand += inbound
-    overflow = np.maximum(on_hand - k.storage_capacity, 0.0)
-    on_hand -= overflow
-    return overflow
+def _receive(
+    net: Network, k: TypedConstants, on_hand: np.ndarray, inbound: np.ndarray
+) -> np.ndarray:
+    """Add inbound units per node [B, N] to ``on_hand`` in place; return units overflowing.
+
+    With several SKUs the SKUs' copies of a node share its storage, in volume units: when
+    the volume arriving exceeds the room left, each copy keeps floor(arriving x room /
+    volume arriving) (``envs.skus``)."""
+    if net.skus is None:
+        on_hand += inbound
+        overflow = np.maximum(on_hand - k.storage_capacity, 0.0)
+        on_hand -= overflow
+        return overflow
+    layout, dtype = net.skus, on_hand.dtype
+    site, sites = layout.node_site, len(layout.site_names)
+    volume = layout.node_volume.astype(dtype)
+    storage = layout.site_storage.astype(dtype)
+    room = np.maximum(storage - node_sum(on_hand * volume, site, sites), 0.0)
+    arriving = node_sum(inbound * volume, site, sites)
+    full = arriving > room
+    # floor(inbound * room / arriving) with the product first, as in ``ration``; an
+    # unlimited site is never full (its room is set to 0 where it cannot be read).
+    room = np.where(np.isfinite(room), room, 0.0)
+    kept = np.floor(inbound * room[:, site] / np.maximum(arriving, 1e-12)[:, site])
+    kept = np.where(full[:, site], kept, inbound)
+    on_hand += kept
+    return inbound - kept
+
+
+def share_lane_capacity(net: Network, requested: np.ndarray) -> np.ndarray:
+    """With several SKUs, the SKUs' copies of a lane share its capacity in volume units:
+    when they ask more volume than it carries, each gets floor(quantity x capacity /
+    volume asked) (``envs.skus``). ``requested`` [B, E] -> [B, E]."""
+    layout, dtype = net.skus, requested.dtype
+    site, sites = layout.lane_site, len(layout.lane_site_names)
+    capacity = layout.lane_site_capacity.astype(dtype)
+    asked = node_sum(requested * layout.lane_volume.astype(dtype), site, sites)
+    over = asked > capacity
+    if not over.any():
+        return requested
+    finite = np.where(np.isfinite(capacity), capacity, 0.0)
+    shared = np.floor(requested * finite[site] / np.maximum(asked, 1e-12)[:, site])
+    return np.where(over[:, site], shared, requested)
+
+
+def truck_fixed_cost(net: Network, shipped: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """With several SKUs, a lane's fixed cost is paid once per period in which any SKU
+    ships on it: (ordering, transfer) per env [B]."""
+    layout = net.skus
+    sites, dtype = len(layout.lane_site_names), shipped.dtype
+    ships = (node_sum(shipped, layout.lane_site, sites) > 0).astype(dtype)
+    fixed = layout.lane_site_fixed_cost.astype(dtype)
+    is_transfer = layout.lane_site_is_transfer
+    return env_sum(ships, fixed * ~is_transfer), env_sum(ships, fixed * is_transfer)
 
 
 def transition(
@@ -326,6 +374,8 @@ def transition(
     # 2. Decision: clip, ration at short sources, ship.
     wanted = np.rint(np.maximum(action, 0.0))
     requested = np.minimum(wanted, k.lane_capacity)
+    if net.skus is not None:
+        requested = share_lane_capacity(net, requested)
     clipped = wanted - requested
     available = np.where(net.is_supplier, k.supplier_capacity, state.on_hand)
     node_ok = lane_ok = None
@@ -343,7 +393,7 @@ def transition(
     landed_now = np.zeros_like(shipped)
     now = net.instant_lanes
     landed_now[:, now] = shipped[:, now] * (lead_time[:, now] == 0)
-    overflow = _receive(k, on_hand, node_sum(landed_now, net.lane_destination, n))
+    overflow = _receive(net, k, on_hand, node_sum(landed_now, net.lane_destination, n))
     # Advance the pipeline by one period while copying it: shifting the flat array by one
     # element moves every lane's slot k+1 to slot k (each lane's last slot receives the next
     # lane's head, then is zeroed). ``pipeline`` is then relative to period t+1.
@@ -404,20 +454,25 @@ def transition(
         # Suppliers have no handling cost (a stock node's attribute): 0 there.
         extra["handling"] = env_sum(outbound, k.handling_cost)
         extra["facility"] = env_sum(np.ones((b, n), dtype=dtype), k.facility_cost)
+    ordering = env_sum(lane_cost, k.is_replenishment)
+    transfer = env_sum(lane_cost, k.is_transfer)
+    if net.skus is not None:
+        truck_ordering, truck_transfer = truck_fixed_cost(net, shipped)
+        ordering, transfer = ordering + truck_ordering, transfer + truck_transfer
     costs = Costs(
         holding=env_sum(on_hand, k.holding_cost),
         in_transit=in_transit_cost,
         backlog=env_sum(backlog_d, k.backlog_penalty),
         lost_sales=env_sum(lost, k.lost_penalty),
         overflow=np.zeros(b, dtype=dtype),  # set below, once next period's arrivals landed
-        ordering=env_sum(lane_cost, k.is_replenishment),
-        transfer=env_sum(lane_cost, k.is_transfer),
+        ordering=ordering,
+        transfer=transfer,
         **extra,
     )
 
     # 5. Advance to period t+1: arrivals due at its start land; disruptions switch.
     # Units that do not fit are disposed of on arrival and charged in this call.
-    overflow += _receive(k, on_hand, node_sum(arriving, net.lane_destination, n))
+    overflow += _receive(net, k, on_hand, node_sum(arriving, net.lane_destination, n))
     costs.overflow = env_sum(overflow, k.overflow_cost)
     node_up, lane_up = state.node_up, state.lane_up
     if noise.node_disruption is not None:

@@ -73,6 +73,13 @@ def seed_average(results: list[EvalResult]) -> EvalResult:
         landed_cost_per_unit=float(np.mean([r.landed_cost_per_unit for r in results])),
         dropship_volume=float(np.mean([r.dropship_volume for r in results])),
         inventory_turns_per_node=np.mean([r.inventory_turns_per_node for r in results], axis=0),
+        per_sku={
+            sku: {
+                k: v if isinstance(v, str) else float(np.mean([r.per_sku[sku][k] for r in results]))
+                for k, v in kpis.items()
+            }
+            for sku, kpis in first.per_sku.items()
+        },
         periods=first.periods,
         warmup=first.warmup,
         envs=first.envs,
