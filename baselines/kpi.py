@@ -157,8 +157,8 @@ class KPIMeter:
 
     def per_sku(self, mean_on_hand: np.ndarray, samples: int) -> dict[str, dict[str, Any]]:
         """Each SKU's ABC/XYZ class (``envs.segmentation``), demand, fill rate, mean order
-        lead time (Little's law), mean on-hand and inventory turns, all its demand points
-        and stock nodes together."""
+        lead time (Little's law), the stock nodes that hold it (``locations``), its mean
+        on-hand and inventory turns, all its demand points and stock nodes together."""
         net = self.net
         segments = net.derived("abc_xyz", lambda: abc_xyz(net))
         out = {}
@@ -176,6 +176,7 @@ class KPIMeter:
                     (self.delivery[points].sum() + self.backlog[points].sum())
                     / max(delivered, 1e-12)
                 ),
+                "locations": int((~net.is_supplier & (net.skus.node_sku == s)).sum()),
                 "mean_on_hand": on_hand,
                 "inventory_turns": float((delivered / samples) / max(on_hand, 1e-12)),
             }

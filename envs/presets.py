@@ -11,6 +11,7 @@ one with overrides, and the registered Gymnasium ids build envs from them:
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,6 +82,12 @@ class EnvConfig:
     """``design`` generator: whether zones have their alternative fulfilment lanes."""
     transfers: Any = None
     """``design`` generator: whether neighbouring regional DCs have transfer lanes."""
+    skus: Any = None
+    """``design`` generator: whether the zones buy the six SKUs of ``ASSORTMENT``."""
+    placement: Any = None
+    """``design`` generator: where the SKUs are held: distributed | centralised | segmented."""
+    dc_storage: Any = None
+    """``design`` generator: each regional DC's storage, volume units shared by the SKUs."""
 
 
 ConfigStore.instance().store(group="env", name="_schema", node=EnvConfig)
@@ -143,12 +150,26 @@ def network_config(env_cfg: Any) -> Any:
             outage=None if outage is None else dict(outage),
             fallback=_switch(env_cfg, "fallback", True),
             transfers=_switch(env_cfg, "transfers", False),
+            skus=_switch(env_cfg, "skus", False),
+            placement=env_cfg.get("placement") or "distributed",
+            dc_storage=_storage(env_cfg.get("dc_storage")),
         )
     if generator is not None:
         raise ValueError(
             f"env.generator: unknown {generator!r}; known: ['hub_and_spoke', 'design']"
         )
     return env_cfg["network"]
+
+
+def _storage(value: Any) -> float:
+    """``env.dc_storage``: a whole number of volume units > 0, or null (unlimited)."""
+    if value is None:
+        return math.inf
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise ValueError(f"env.dc_storage: must be a number > 0 or null, got {value!r}")
+    if math.isfinite(value) and not float(value).is_integer():
+        raise ValueError(f"env.dc_storage: must be a whole number of units, got {value!r}")
+    return float(value)
 
 
 def _switch(env_cfg: Any, key: str, default: bool) -> bool:

@@ -44,8 +44,17 @@ from experiments.plots import (
     plot_node_panels,
     plot_outage,
     plot_scenarios,
+    plot_skus,
 )
-from experiments.report import COLUMNS, markdown_table, scenario_rows, seed_average
+from experiments.report import (
+    COLUMNS,
+    SKU_COLUMNS,
+    markdown_table,
+    scenario_rows,
+    seed_average,
+    sku_markdown,
+    sku_rows,
+)
 from experiments.season_profile import write_season_profile
 from experiments.train import train
 
@@ -194,16 +203,23 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     rows: list[dict] = []
     curves: dict[str, Any] = {}
     by_scenario: dict[str, dict[str, EvalResult]] = {}
+    skus: list[dict] = []
     for scenario in bench.scenarios:
         scenario_rows_, scenario_curves, results = run_scenario(cfg, scenario, run_dir)
         rows += scenario_rows_
+        skus += sku_rows(str(scenario.name), results)
         curves.update(scenario_curves)
         by_scenario[str(scenario.name)] = results
         # Written after every scenario: an interrupted benchmark keeps what it finished.
         pd.DataFrame(rows, columns=COLUMNS).to_csv(run_dir / "results.csv", index=False)
+        if skus:
+            pd.DataFrame(skus, columns=SKU_COLUMNS).to_csv(run_dir / "per_sku.csv", index=False)
     df = pd.DataFrame(rows, columns=COLUMNS)
     meta = {"name": bench.name, **OmegaConf.to_container(bench.eval, resolve=True)}
     report = markdown_table(df, meta)
+    sku_df = pd.DataFrame(skus, columns=SKU_COLUMNS)
+    if skus:
+        report += "\n" + sku_markdown(sku_df)
     for scenario in bench.scenarios:  # seasonal scenarios: what happens around the peaks
         section = run_dir / f"season_profile_{scenario.name}.md"
         if section.exists():
@@ -218,6 +234,8 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         best = dict(zip(best_rows.scenario, best_rows.policy))
         if len(best) == len(by_scenario):
             plot_scenarios(by_scenario, best, run_dir / "scenarios.png")
+    if skus:
+        plot_skus(sku_df, dict(zip(best_rows.scenario, best_rows.policy)), run_dir / "skus.png")
     print(report)
     print(f"tensorboard --logdir {run_dir / 'runs'}")
     summary = {

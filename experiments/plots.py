@@ -13,6 +13,8 @@
   the best tuned baseline's total landed cost per unit delivered, stacked by component,
   and every policy's mean order lead time and fill rate.
 - ``plot_outage``: the fill rate period by period around a scheduled outage, per policy.
+- ``plot_skus``: with several SKUs, each SKU's fill rate and mean order lead time under
+  each scenario's best tuned baseline (SKUs labelled with their ABC/XYZ class).
 """
 
 from __future__ import annotations
@@ -237,6 +239,30 @@ def plot_outage(
     ax.set_ylabel("fill rate (all envs)")
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7, frameon=False)
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+
+
+def plot_skus(df: pd.DataFrame, best: dict[str, str], path: Path) -> None:
+    """Per SKU (``experiments.report.sku_rows``), one bar per scenario under its best
+    baseline ``best[scenario]``: fill rate, mean order lead time, mean on-hand."""
+    chosen = df[[best.get(s) == p for s, p in zip(df.scenario, df.policy)]]
+    scenarios = list(dict.fromkeys(chosen.scenario))
+    skus = list(dict.fromkeys(chosen.sku))
+    labels = [f"{k}\n({chosen[chosen.sku == k].segment.iloc[0]})" for k in skus]
+    fig, axes = plt.subplots(1, 3, figsize=(5.0 + 1.2 * len(skus), 3.8))
+    width = 0.8 / max(len(scenarios), 1)
+    x = np.arange(len(skus))
+    for i, scenario in enumerate(scenarios):
+        part = chosen[chosen.scenario == scenario].set_index("sku").loc[skus]
+        for ax, column in zip(axes, ("fill_rate", "mean_order_lead_time", "mean_on_hand")):
+            ax.bar(x + i * width, part[column], width, color=f"C{i % 10}", label=scenario)
+    for ax, label in zip(axes, ("fill rate", "mean order lead time (periods)", "mean on hand")):
+        ax.set_xticks(x + width * (len(scenarios) - 1) / 2, labels, fontsize=6)
+        ax.set_ylabel(label)
+    axes[0].set_ylim(max(0.0, float(chosen.fill_rate.min()) - 0.05), 1.0)
+    axes[0].legend(fontsize=6, frameon=False)
     fig.tight_layout()
     fig.savefig(path, dpi=DPI)
     plt.close(fig)

@@ -44,6 +44,48 @@ COLUMNS = [
 ]
 
 
+SKU_COLUMNS = ["scenario", "policy", "sku", "segment", "locations", "demand", "fill_rate"]
+SKU_COLUMNS += ["mean_order_lead_time", "mean_on_hand", "inventory_turns"]
+
+
+def sku_rows(scenario: str, results: dict[str, EvalResult]) -> list[dict[str, Any]]:
+    """One row per (policy, SKU) of a scenario with several SKUs (``EvalResult.per_sku``);
+    none for a single-product scenario."""
+    return [
+        {"scenario": scenario, "policy": name, "sku": sku, **kpis}
+        for name, r in results.items()
+        for sku, kpis in r.per_sku.items()
+    ]
+
+
+def sku_markdown(df: pd.DataFrame) -> str:
+    """The per-SKU section of the report: one table per scenario."""
+    lines = [
+        "## Per SKU",
+        "",
+        "Each SKU's ABC (volume) / XYZ (variability) class (`envs.segmentation`), the stock "
+        "nodes that hold it, its demand per period, fill rate, mean order lead time "
+        "(periods), mean on-hand and inventory turns.",
+        "",
+    ]
+    for scenario, part in df.groupby("scenario", sort=False):
+        lines += [
+            f"### {scenario}",
+            "",
+            "| policy | SKU | class | locations | demand | fill rate | order lead time "
+            "| on hand | turns |",
+            "|---|---|---|---:|---:|---:|---:|---:|---:|",
+        ]
+        for _, r in part.iterrows():
+            lines.append(
+                f"| {r.policy} | {r.sku} | {r.segment} | {r.locations} | {_fmt(r.demand, 1)} "
+                f"| {_fmt(r.fill_rate)} | {_fmt(r.mean_order_lead_time, 2)} "
+                f"| {_fmt(r.mean_on_hand, 1)} | {_fmt(r.inventory_turns)} |"
+            )
+        lines.append("")
+    return "\n".join(lines)
+
+
 def seed_average(results: list[EvalResult]) -> EvalResult:
     """Several training seeds of one agent as one policy: per replication, the mean cost
     over seeds (still paired with the baselines, which saw the same noise).
