@@ -240,8 +240,9 @@ def test_hdpo_refuses_a_zone_network_with_a_clear_error():
 
 
 def test_a_design_study_with_an_outage_reports_its_kpis_and_plots(tmp_path):
-    """Two designs (one with a DC down in periods 40-49), tuned base-stock and a few PPO
-    steps on the zone networks, tiny budgets: the study's table, outage KPIs and plots."""
+    """Two designs (one with a DC down in periods 40-49) and a six-SKU placement, tuned
+    base-stock and a few PPO steps on the zone networks, tiny budgets: the study's table,
+    outage KPIs, per-SKU KPIs and plots."""
     import json
     import subprocess
     import sys
@@ -262,6 +263,10 @@ benchmark:
       env: design
       overrides: [env.design=regional, env.zones=4, env.regions=2,
                   "env.outage={node: dc_0, start: 40, end: 50}"]
+    - name: skus
+      env: design
+      overrides: [env.design=hub_and_spoke, env.zones=4, env.regions=2, env.skus=true,
+                  env.placement=segmented, env.demand_mean=20, env.dc_storage=60]
   agents:
     - {name: ppo, agent: ppo, seeds: [0], overrides: [agent.num_envs=2, agent.model.n_steps=64,
        agent.model.batch_size=64, agent.model.n_epochs=1]}
@@ -286,7 +291,7 @@ benchmark:
     assert out.returncode == 0, out.stderr[-3000:]
     json.loads(out.stdout.strip().splitlines()[-1])
     df = pd.read_csv(tmp_path / "results.csv")
-    assert set(df.scenario) == {"central", "regional"}
+    assert set(df.scenario) == {"central", "regional", "skus"}
     central, regional = df[df.scenario == "central"], df[df.scenario == "regional"]
     assert central.fill_rate_during_outage.isna().all()
     assert regional.fill_rate_during_outage.notna().all()
@@ -294,8 +299,16 @@ benchmark:
     # Centralised: every zone is one period from the DC, so nothing arrives the same period.
     assert (central.same_period_share == 0).all()
     assert "Scheduled outage" in (tmp_path / "report.md").read_text()
-    for png in ("scenarios.png", "outage_regional.png"):
+    for png in ("scenarios.png", "outage_regional.png", "skus.png"):
         assert (tmp_path / png).stat().st_size > 1000
+    # Several SKUs: one row per policy and SKU, only for the SKU scenario.
+    skus = pd.read_csv(tmp_path / "per_sku.csv")
+    assert set(skus.scenario) == {"skus"}
+    assert len(skus) == 6 * len(df[df.scenario == "skus"])
+    assert set(skus[skus.sku == "fast_steady"].locations) == {3}  # central + 2 regional DCs
+    assert set(skus[skus.sku == "slow_erratic"].locations) == {1}  # central only
+    assert ((skus.fill_rate > 0) & (skus.fill_rate <= 1)).all()
+    assert "## Per SKU" in (tmp_path / "report.md").read_text()
 
 
 def test_outage_kpis_measure_the_window_and_the_recovery():
