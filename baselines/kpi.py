@@ -57,6 +57,12 @@ class KPIMeter:
         self.on_hand = np.zeros(n)
         self.outbound = np.zeros(n)  # units shipped out of each node (lanes + customers)
         self.to_customers = np.zeros(n)
+        # Per entity, for each SKU's direct cost (``per_sku``).
+        self.lost = np.zeros(d)
+        self.shipped = np.zeros(net.num_lanes)
+        self.fulfilled = np.zeros(len(net.fulfilment_zone))
+        self.overflow = np.zeros(n)
+        self.held = np.zeros(n)  # end-of-period on-hand, charged holding (``Flows.held``)
         self.transfer = 0.0
         self.delivered = 0.0  # units delivered to customers (summed as before zones existed)
         self.dropship = 0.0
@@ -91,6 +97,11 @@ class KPIMeter:
         self.on_hand += on_hand.sum(0)
         shipped = get("shipped")
         self.transfer += float(shipped[:, net.is_transfer].sum())
+        self.lost += get("lost").sum(0)
+        self.shipped += shipped.sum(0)
+        self.overflow += get("overflow").sum(0)
+        if net.skus is not None:
+            self.held += get("held").sum(0)
         np.add.at(self.outbound, net.lane_source, shipped.sum(0))
 
         # Demand nodes: delivered from their own shelf at once; backlog first in, first out.
@@ -112,6 +123,7 @@ class KPIMeter:
 
         if net.num_zones:
             fulfilled = get("fulfilled").sum(0)
+            self.fulfilled += fulfilled
             self.lead_time[d0:] += get("zone_lead_time").sum(0)
             np.add.at(self.delivery, d0 + net.fulfilment_zone, fulfilled * net.fulfilment_delivery)
             np.add.at(to_customers, net.fulfilment_source, fulfilled)
@@ -158,14 +170,36 @@ class KPIMeter:
     def per_sku(self, mean_on_hand: np.ndarray, samples: int) -> dict[str, dict[str, Any]]:
         """Each SKU's ABC/XYZ class (``envs.segmentation``), demand, fill rate, mean order
         lead time (Little's law), the stock nodes that hold it (``locations``), its mean
-        on-hand and inventory turns, all its demand points and stock nodes together."""
+        on-hand and inventory turns, all its demand points and stock nodes together; its
+        ``direct_cost`` per period (holding, handling, overflow, transport, penalties of
+        its own copies — not the shared facility and fixed costs, nor in-transit holding)
+        and that per unit delivered."""
         net = self.net
         segments = net.derived("abc_xyz", lambda: abc_xyz(net))
+        layout = net.skus
+        # Direct cost of each entity (summed over samples): everything but what the SKUs
+        # share (facility costs, lanes' fixed costs) and in-transit holding.
+        penalty = np.where(net.is_backlog, 0.0, net.penalty) * self.lost
+        penalty += np.where(net.is_backlog, net.penalty, 0.0) * self.backlog
+        by_node = (
+            self.held * net.holding_cost
+            + self.outbound * net.handling_cost
+            + self.overflow * net.overflow_cost
+        )
+        by_lane = self.shipped * net.unit_cost
+        fulfilment = self.fulfilled * net.fulfilment_unit_cost
+        fulfilment_sku = layout.point_sku[net.own_demand_points + net.fulfilment_zone]
         out = {}
         for s, seg in enumerate(segments):
-            points = net.skus.point_sku == s
+            points = layout.point_sku == s
             delivered = self.sales[points].sum()
-            on_hand = float(mean_on_hand[net.skus.node_sku == s].sum())
+            on_hand = float(mean_on_hand[layout.node_sku == s].sum())
+            direct = (
+                penalty[points].sum()
+                + by_node[layout.node_sku == s].sum()
+                + by_lane[layout.lane_sku == s].sum()
+                + fulfilment[fulfilment_sku == s].sum()
+            )
             out[seg.name] = {
                 "segment": seg.segment,
                 "demand": float(self.demand[points].sum() / samples),
@@ -179,6 +213,8 @@ class KPIMeter:
                 "locations": int((~net.is_supplier & (net.skus.node_sku == s)).sum()),
                 "mean_on_hand": on_hand,
                 "inventory_turns": float((delivered / samples) / max(on_hand, 1e-12)),
+                "direct_cost": float(direct / samples),
+                "direct_cost_per_unit": float(direct / max(delivered, 1e-12)),
             }
         return out
 

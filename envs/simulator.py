@@ -182,4 +182,6 @@ def step_info(result: StepResult) -> dict[str, np.ndarray]:
     )
     if f.fulfilled is not None:
         info.update(fulfilled=f.fulfilled, zone_lead_time=f.zone_lead_time)
+    if f.held is not None:
+        info.update(held=f.held)
     return info

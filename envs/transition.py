@@ -171,6 +171,8 @@ class Flows:
         zone_lead_time: units delivered to each zone by order lead time — the same
             period, the next, later (age of the order + delivery time) [B, Z, 3]
             (None without zones).
+        held: on-hand at the end of the period, the units charged holding [B, N] (with
+            several SKUs only, for each SKU's direct cost; None otherwise).
     """
 
     requested: np.ndarray
@@ -185,6 +187,7 @@ class Flows:
     backlog: np.ndarray
     fulfilled: np.ndarray | None = None
     zone_lead_time: np.ndarray | None = None
+    held: np.ndarray | None = None
 
 
 def initial_state(net: Network, num_envs: int, dtype: np.dtype = np.float64) -> State:
@@ -459,6 +462,7 @@ def transition(
     if net.skus is not None:
         truck_ordering, truck_transfer = truck_fixed_cost(net, shipped)
         ordering, transfer = ordering + truck_ordering, transfer + truck_transfer
+    held = on_hand.copy() if net.skus is not None else None
     costs = Costs(
         holding=env_sum(on_hand, k.holding_cost),
         in_transit=in_transit_cost,
@@ -509,6 +513,7 @@ def transition(
         backlog=backlog_d,
         fulfilled=None if zones is None else zones.fulfilled,
         zone_lead_time=None if zones is None else zones.lead_time,
+        held=held,
     )
     return next_state, costs, flows
 

@@ -45,7 +45,8 @@ COLUMNS = [
 
 
 SKU_COLUMNS = ["scenario", "policy", "sku", "segment", "locations", "demand", "fill_rate"]
-SKU_COLUMNS += ["mean_order_lead_time", "mean_on_hand", "inventory_turns"]
+SKU_COLUMNS += ["mean_order_lead_time", "mean_on_hand", "inventory_turns", "direct_cost"]
+SKU_COLUMNS += ["direct_cost_per_unit"]
 
 
 def sku_rows(scenario: str, results: dict[str, EvalResult]) -> list[dict[str, Any]]:
@@ -65,7 +66,10 @@ def sku_markdown(df: pd.DataFrame) -> str:
         "",
         "Each SKU's ABC (volume) / XYZ (variability) class (`envs.segmentation`), the stock "
         "nodes that hold it, its demand per period, fill rate, mean order lead time "
-        "(periods), mean on-hand and inventory turns.",
+        "(periods), mean on-hand, inventory turns, and its direct cost per period and per "
+        "unit delivered (holding, handling, overflow, transport and penalties of its own "
+        "stock and lanes; the facility and fixed costs the SKUs share, and in-transit "
+        "holding, are not allocated).",
         "",
     ]
     for scenario, part in df.groupby("scenario", sort=False):
@@ -73,14 +77,15 @@ def sku_markdown(df: pd.DataFrame) -> str:
             f"### {scenario}",
             "",
             "| policy | SKU | class | locations | demand | fill rate | order lead time "
-            "| on hand | turns |",
-            "|---|---|---|---:|---:|---:|---:|---:|---:|",
+            "| on hand | turns | direct cost | per unit |",
+            "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for _, r in part.iterrows():
             lines.append(
                 f"| {r.policy} | {r.sku} | {r.segment} | {r.locations} | {_fmt(r.demand, 1)} "
                 f"| {_fmt(r.fill_rate)} | {_fmt(r.mean_order_lead_time, 2)} "
-                f"| {_fmt(r.mean_on_hand, 1)} | {_fmt(r.inventory_turns)} |"
+                f"| {_fmt(r.mean_on_hand, 1)} | {_fmt(r.inventory_turns)} "
+                f"| {_fmt(r.direct_cost, 2)} | {_fmt(r.direct_cost_per_unit)} |"
             )
         lines.append("")
     return "\n".join(lines)

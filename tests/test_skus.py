@@ -241,6 +241,7 @@ def test_the_design_assortment_spans_the_classes_and_segmented_placement_follows
 
 def test_evaluation_reports_each_skus_kpis():
     cfg = with_skus({"name": "a"}, {"name": "b", "demand_scale": 0.5, "value": 3})
+    cfg["lanes"][1]["fixed_cost"] = 0  # the one cost the SKUs share, with the facility's
     net = build_network(cfg)
     result = evaluate(net, BaseStock(net, levels=12.0), num_envs=4, periods=60, warmup=10, seed=1)
     per_sku = result.per_sku
@@ -257,3 +258,11 @@ def test_evaluation_reports_each_skus_kpis():
     assert demand[0] == pytest.approx(2 * demand[1], rel=0.1)
     assert (fill * demand).sum() / demand.sum() == pytest.approx(result.fill_rate)
     assert result.summary()["per_sku"]["b"]["segment"] == "CX"
+    # Each SKU's direct cost, plus the facility cost they share, is the whole cost.
+    direct = sum(k["direct_cost"] for k in per_sku.values())
+    shared = result.breakdown["facility"]
+    assert direct + shared == pytest.approx(result.breakdown["total"], rel=1e-9)
+    for kpis in per_sku.values():
+        delivered = kpis["demand"] * kpis["fill_rate"]  # lost sales and no backlog at z...
+        assert kpis["direct_cost_per_unit"] > kpis["direct_cost"] / kpis["demand"] - 1e-9
+        assert delivered > 0

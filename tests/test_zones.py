@@ -308,6 +308,7 @@ benchmark:
     assert set(skus[skus.sku == "fast_steady"].locations) == {3}  # central + 2 regional DCs
     assert set(skus[skus.sku == "slow_erratic"].locations) == {1}  # central only
     assert ((skus.fill_rate > 0) & (skus.fill_rate <= 1)).all()
+    assert (skus.direct_cost > 0).all()
     assert "## Per SKU" in (tmp_path / "report.md").read_text()
 
 
