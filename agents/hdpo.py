@@ -354,6 +354,8 @@ def train_hdpo(
         logger.dump(timesteps)
 
     model.train()
+    if s.get("warm_start") and done == 0:
+        run_eval(0)  # the starting policy is a candidate: training keeps it unless it does better
     eval_every, ckpt_every = int(s["eval_every"]), int(s["checkpoint_every"])
     for step in range(done, steps):
         stream = NoiseStream(net, batch, seed=seed, first_env=step * batch)

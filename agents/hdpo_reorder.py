@@ -128,9 +128,9 @@ def reorder_points_of(net: Network, settings: dict[str, Any]) -> ReorderPoints |
     )
 
 
-TRANSFER_IDLE = -6.0
-"""Pre-activation of a transfer lane that moves nothing: sigmoid(-6) of the largest
-``max_order`` rounds to zero units."""
+TRANSFER_IDLE = 0.45
+"""Units a warm-started transfer lane asks for: rounded to zero, so it moves nothing, but
+close enough to one unit that its (straight-through) gradient can start it moving."""
 EDGE = 1e-3
 """Distance from the ends of tanh's range: atanh stays finite, whole units stay exact."""
 
@@ -145,7 +145,7 @@ def s_S_prior(
     map's rounding) and, on an (s, S) lane, the reorder fraction (s + 0.5) / S (positions are
     whole units, so position <= s + 0.5 is position <= s); on lanes without a fixed cost the
     head is order-up-to, i.e. (S - 1, S). Other replenishment lanes get S = 0 and transfer
-    lanes move nothing, as in the (s, S) baseline."""
+    lanes ask for ``TRANSFER_IDLE`` units (zero once rounded), as in the (s, S) baseline."""
     e = net.num_lanes
     level = np.zeros(e)
     point = np.zeros(e)
@@ -153,7 +153,8 @@ def s_S_prior(
     point[policy.tree.lanes] = policy.reorder_points
     unit = np.clip(level / actions.scale, 0.0, 1.0)
     raw = np.arctanh(np.clip(2 * unit - 1, -1 + EDGE, 1 - EDGE))
-    raw[net.is_transfer] = TRANSFER_IDLE
+    idle = np.clip(TRANSFER_IDLE / np.maximum(actions.scale, 1.0), EDGE, 1 - EDGE)
+    raw[net.is_transfer] = np.log(idle / (1 - idle))[net.is_transfer]
     if reorder is None:
         return raw
     lanes = reorder.lanes

@@ -7,10 +7,12 @@ import pytest
 import torch
 from conftest import lane, store, supplier
 from numpy.testing import assert_array_equal
+from test_hdpo import TINY, compose_train
 
-from agents.hdpo import load_policy_network, save_policy
+from agents.hdpo import load_hdpo_policy, load_policy_network, save_policy, train_hdpo
 from agents.hdpo_policy import HDPOPolicy, TorchActionMap, build_network_policy, start_from
 from agents.hdpo_reorder import ReorderPoints, reorder_points_of, s_S_prior
+from baselines.evaluation import evaluate
 from baselines.policies import SS
 from envs.actions import ActionMap
 from envs.network import build_network
@@ -175,3 +177,30 @@ def test_warm_start_acts_as_the_s_S_policy_and_is_saved(tmp_path, arch):
         assert_array_equal(HDPOPolicy(loaded, net).act(state), expected)
     with pytest.raises(ValueError, match="agent.model.warm_start"):
         build_network_policy(net, {**settings, "warm_start": "base_stock"})
+
+
+def test_training_with_the_s_S_head_from_a_warm_start(tmp_path):
+    cfg = compose_train(
+        "env=network",
+        "agent=hdpo",
+        *TINY,
+        "agent.model.action_head=s_S",
+        "agent.model.warm_start=s_S",
+        "train.tune.envs=8",
+        "train.tune.periods=40",
+        "train.tune.warmup=10",
+        "train.tune.eval_envs=8",
+        "train.tune.eval_periods=40",
+        "train.tune.eval_warmup=10",
+        "train.tune.max_iterations=1",
+    )
+    net = make_network(cfg.env)
+    trained = train_hdpo(net, cfg.env, cfg.agent, cfg.train, 0, tmp_path)
+    # The warm start is evaluated first; the kept policy is the best of it and the steps.
+    assert [h["step"] for h in trained.history] == [0, 2, 4]
+    best = min(h["cost_mean"] for h in trained.history)
+    e = cfg.train.eval
+    policy = load_hdpo_policy(net, tmp_path / "best", "order_up_to")
+    again = evaluate(net, policy, int(e.envs), int(e.periods), int(e.warmup), int(e.seed))
+    assert again.cost_mean == pytest.approx(best)
+    assert policy.describe()["action_head"] == "s_S"
