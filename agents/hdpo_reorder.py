@@ -27,7 +27,7 @@ S exactly the (s, S) rule of ``baselines.policies.SS``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -35,6 +35,9 @@ import torch
 from envs.actions import ActionMap
 from envs.network import Network
 from envs.transition import State
+
+if TYPE_CHECKING:
+    from baselines.policies import SS
 
 ACTION_HEADS = ("order_up_to", "s_S")
 TRIGGERS = ("straight_through", "soft")
@@ -136,7 +139,7 @@ EDGE = 1e-3
 
 
 def s_S_prior(
-    net: Network, actions: ActionMap, reorder: ReorderPoints | None, policy: Any
+    net: Network, actions: ActionMap, reorder: ReorderPoints | None, policy: SS
 ) -> np.ndarray:
     """Pre-activations [E (+ L)] under which a network with zero output layers acts as the
     (s, S) policy ``policy`` (a ``baselines.policies.SS``, e.g. tuned).
