@@ -19,7 +19,10 @@ One gradient step here:
 
 Fixed ordering costs are steps in the order quantity, flat almost everywhere; with
 ``fixed_cost_width`` w they are differentiated as K * min(q / (w * EOQ), 1)
-(``envs.torch_transition``), a concave surrogate that rewards fewer, larger shipments.
+(``envs.torch_transition``), a concave surrogate that rewards fewer, larger shipments. With
+``action_head=s_S`` the lanes with a fixed cost are driven by a reorder point and an
+order-up-to level instead (``agents.hdpo_reorder``), and the fixed cost is differentiated
+through the relaxed reorder trigger.
 
 Every ``eval_every`` steps the deterministic policy is evaluated on the fixed evaluation noise
 (``baselines.evaluation.evaluate``, as every agent and baseline) and the best one is kept.
@@ -36,6 +39,7 @@ objects.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import time
 from pathlib import Path
@@ -47,7 +51,8 @@ from omegaconf import DictConfig, OmegaConf
 from stable_baselines3.common.logger import Figure, configure
 
 from agents.callbacks import NOT_TEXT, trajectory_figure
-from agents.hdpo_policy import HDPOPolicy, TorchActionMap, build_network_policy
+from agents.hdpo_policy import HDPOPolicy, TorchActionMap, build_network_policy, start_from
+from agents.hdpo_reorder import ReorderPoints, reorder_points_of, s_S_prior
 from agents.training import TrainedAgent
 from baselines.evaluation import evaluate_on
 from baselines.kpi import KPIMeter
@@ -55,6 +60,8 @@ from envs.actions import ActionMap
 from envs.network import Network, downstream_mean_demand
 from envs.noise import Noise, NoiseStream
 from envs.torch_transition import TorchNoise, torch_initial_state, torch_transition
+
+log = logging.getLogger(__name__)
 
 POLICY_FILE = "policy.pt"
 OPTIMIZER_FILE = "optimizer.pt"
@@ -124,14 +131,17 @@ class Rollout:
         dtype: torch.dtype,
         device: str,
         fixed_cost_width: float | None = None,
+        reorder: ReorderPoints | None = None,
     ):
         self.net = net
         self.fixed_cost_width = None
-        if fixed_cost_width and net.fixed_cost.any():
+        # With an (s, S) head the reorder trigger carries the fixed cost's gradient on every
+        # lane that has one; the ramp would pull the same lanes towards larger orders too.
+        if fixed_cost_width and net.fixed_cost.any() and reorder is None:
             self.fixed_cost_width = torch.as_tensor(
                 fixed_cost_width * economic_order_quantity(net), dtype=dtype, device=device
             )
-        self.actions = TorchActionMap(ActionMap(net, action_mode))
+        self.actions = TorchActionMap(ActionMap(net, action_mode), reorder)
         self.dtype, self.device = dtype, device
 
     def run(
@@ -145,7 +155,7 @@ class Rollout:
         meter = KPIMeter(self.net) if kpis else None
 
         for t, period_noise in enumerate(noise):
-            quantity = self.actions(model(state), state)
+            quantity, gate = self.actions.with_gate(model(state), state)
             state, costs, flows = torch_transition(
                 self.net,
                 state,
@@ -153,6 +163,7 @@ class Rollout:
                 period_noise,
                 check=False,
                 fixed_cost_width=self.fixed_cost_width,
+                fixed_cost_gate=gate,
             )
             if t < warmup:
                 continue
@@ -177,6 +188,18 @@ def economic_order_quantity(net: Network) -> np.ndarray:
     d = through[net.lane_destination]
     h = np.maximum(net.holding_cost[net.lane_destination], 1e-3)
     return np.maximum(np.sqrt(2 * net.fixed_cost * d / h), 1.0)
+
+
+def warm_start_prior(
+    net: Network, action_mode: str, reorder: ReorderPoints | None, train_cfg: Any
+) -> np.ndarray:
+    """The pre-activations of the (s, S) policy tuned with ``train.tune`` (as the baselines
+    of a training run are tuned; the same parameters for the same budget and seed)."""
+    from baselines.registry import make_policy, policy_config
+
+    policy, params = make_policy(policy_config("s_S"), net, tune=train_cfg.get("tune"), seed=0)
+    log.info("warm start from (s, S): %s", params)
+    return s_S_prior(net, ActionMap(net, action_mode), reorder, policy)
 
 
 def save_policy(
@@ -241,7 +264,8 @@ def train_hdpo(
     run_dir.mkdir(parents=True, exist_ok=True)
     s = settings_of(agent_cfg)
     action_mode = str(env_cfg.action_mode)
-    TorchActionMap(ActionMap(net, action_mode))  # rejects unsupported action modes first
+    reorder = reorder_points_of(net, s)  # rejects a bad action head first
+    TorchActionMap(ActionMap(net, action_mode), reorder)  # and unsupported action modes
     resume = train_cfg.get("resume")
     if resume:
         resume = hdpo_checkpoint_dir(resume, "train.resume")
@@ -256,6 +280,8 @@ def train_hdpo(
 
     torch.manual_seed(seed)
     model = build_network_policy(net, s).to(device=device, dtype=dtype)
+    if s.get("warm_start") and not resume:
+        start_from(model, warm_start_prior(net, action_mode, reorder, train_cfg))
     optimizer = torch.optim.Adam(model.parameters(), lr=float(s["learning_rate"]))
     base_lr, final_lr = float(s["learning_rate"]), float(s.get("final_lr_fraction", 0.1))
 
@@ -277,7 +303,7 @@ def train_hdpo(
         done, history = int(meta["step"]), list(meta.get("history", []))
 
     logger = configure(str(run_dir / "tb"), ["tensorboard", "csv"])
-    rollout = Rollout(net, action_mode, dtype, device, s.get("fixed_cost_width"))
+    rollout = Rollout(net, action_mode, dtype, device, s.get("fixed_cost_width"), reorder)
     history_file = run_dir / "evaluations.json"
     eval_cfg = train_cfg.eval
     clip = float(s.get("max_grad_norm", 10.0))
@@ -328,6 +354,8 @@ def train_hdpo(
         logger.dump(timesteps)
 
     model.train()
+    if s.get("warm_start") and done == 0:
+        run_eval(0)  # the starting policy is a candidate: training keeps it unless it does better
     eval_every, ckpt_every = int(s["eval_every"]), int(s["checkpoint_every"])
     for step in range(done, steps):
         stream = NoiseStream(net, batch, seed=seed, first_env=step * batch)

@@ -114,14 +114,19 @@ class ActionMap:
         action = self.check(action, state.num_envs)
         if self.mode in ("raw", "discrete"):
             return action
+        scaled = self.scaled(action)
+        if self.mode == "quantity":
+            return scaled
+        return self.order_up_to(scaled, state)
+
+    def scaled(self, action: np.ndarray) -> np.ndarray:
+        """A checked Box action [B, E] in whole units per lane: the order-up-to target on
+        replenishment lanes (``order_up_to``) or the quantity (``quantity`` and transfers)."""
         clipped = np.clip(action, -1.0, 1.0)
         # Replenishment lanes map [-1, 1] onto [0, scale]; transfer lanes map only the
         # positive half, so an untrained policy (actions near 0) does not churn stock sideways.
         unit = np.where(self.net.is_transfer, np.maximum(clipped, 0.0), (clipped + 1.0) * 0.5)
-        scaled = np.rint(unit * self.scale)
-        if self.mode == "quantity":
-            return scaled
-        return self.order_up_to(scaled, state)
+        return np.rint(unit * self.scale)
 
     def order_up_to(self, target: np.ndarray, state: State) -> np.ndarray:
         """Orders max(0, target − position) on replenishment lanes; quantities elsewhere."""

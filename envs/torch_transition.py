@@ -12,8 +12,10 @@ Gradients (for pathwise policy optimisation, HDPO): min, max and clip pass the s
 the branch they select; the two roundings of the numpy transition — ``rint`` of the order and
 ``floor`` in proportional rationing — are *straight-through*: the forward pass rounds (so the
 simulated trajectory is exactly the integer one), the backward pass treats rounding as the
-identity. Fixed ordering costs and disruptions carry no gradient. With ``straight_through=
-False`` the roundings are applied without a gradient path (pure evaluation).
+identity. Fixed ordering costs and disruptions carry no gradient, unless a surrogate is
+passed (``fixed_cost_width``: a ramp in the quantity; ``fixed_cost_gate``: a soft reorder
+trigger). With ``straight_through=False`` the roundings are applied without a gradient path
+(pure evaluation).
 """
 
 from __future__ import annotations
@@ -333,6 +335,7 @@ def torch_transition(
     straight_through: bool = True,
     check: bool = True,
     fixed_cost_width: torch.Tensor | None = None,
+    fixed_cost_gate: torch.Tensor | None = None,
 ) -> tuple[TorchState, TorchCosts, TorchFlows]:
     """Advance B envs by one period (see the module docstring and ``envs.transition``).
 
@@ -350,6 +353,11 @@ def torch_transition(
             in the quantity, with no gradient; with a width w it is still charged exactly but
             differentiated as K * min(q / w, 1) (straight-through), a concave surrogate whose
             slope K / w on orders below w rewards fewer, larger shipments.
+        fixed_cost_gate: [B, E] or None. A differentiable stand-in for "this lane ships"
+            (the soft reorder trigger of an (s, S) action head, ``agents.hdpo_reorder``):
+            the fixed cost is still charged exactly, K * 1[shipped > 0], and differentiated
+            as K * gate (straight-through), so it pulls on whatever the gate depends on. A
+            gate of zero on a lane adds nothing there.
     """
     k = constants(net, state.on_hand)
     b = state.num_envs
@@ -415,6 +423,8 @@ def torch_transition(
             # Straight-through: charged exactly, differentiated as K * min(q / width, 1).
             ramp = torch.clamp(shipped / fixed_cost_width, max=1.0)
             ships = ships + ramp - ramp.detach()
+        if fixed_cost_gate is not None:
+            ships = ships + (fixed_cost_gate - fixed_cost_gate.detach())
         lane_cost = lane_cost + ships * k.fixed_cost
     holding = on_hand @ k.holding_cost
 

@@ -1,0 +1,206 @@
+"""agent.model.action_head=s_S: the (s, S) head of HDPO (agents/hdpo_reorder.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from conftest import lane, store, supplier
+from numpy.testing import assert_array_equal
+from test_hdpo import TINY, compose_train
+
+from agents.hdpo import load_hdpo_policy, load_policy_network, save_policy, train_hdpo
+from agents.hdpo_policy import HDPOPolicy, TorchActionMap, build_network_policy, start_from
+from agents.hdpo_reorder import ReorderPoints, reorder_points_of, s_S_prior
+from baselines.evaluation import evaluate
+from baselines.policies import SS
+from envs.actions import ActionMap
+from envs.network import build_network
+from envs.noise import NoiseStream
+from envs.presets import load_env_config, make_network
+from envs.torch_transition import noise_to_torch, state_to_torch, torch_transition
+from envs.transition import initial_state, transition
+
+# supplier -> dc -> two stores; every replenishment lane has a fixed cost, one lane per node,
+# so the (s, S) baseline (one primary lane per node) and the head drive the same lanes.
+TREE = {
+    "nodes": [
+        supplier(),
+        store("dc", demand=None, holding_cost=0.3, initial_on_hand=30),
+        store("a", unmet="backlog", initial_on_hand=8),
+        store("b", initial_on_hand=8),
+    ],
+    "lanes": [
+        lane("supplier", "dc", lead_time=3, fixed_cost=20, unit_cost=0.0),
+        lane("dc", "a", lead_time=1, fixed_cost=4),
+        lane("dc", "b", lead_time=2, fixed_cost=4),
+    ],
+}
+S = np.array([60.0, 14.0, 17.0])
+s = np.array([40.0, 9.0, 11.0])
+
+
+class ConstantHead(torch.nn.Module):
+    """A 'network' returning the same output in every state (fixed s and S)."""
+
+    def __init__(self, output: np.ndarray, reorder: ReorderPoints):
+        super().__init__()
+        self.reorder = reorder
+        self.output = torch.nn.Parameter(torch.as_tensor(output, dtype=torch.float64))
+
+    def forward(self, state):
+        return self.output * torch.ones(state.num_envs, 1, dtype=self.output.dtype)
+
+
+def constant_head(net) -> ConstantHead:
+    """Output encoding S exactly (after the action map's rounding) and s + 0.5: with whole
+    positions, position <= s + 0.5 is position <= s."""
+    reorder = ReorderPoints(net, width=2.0)
+    level = 2 * S / ActionMap(net, "order_up_to").max_target - 1
+    return ConstantHead(np.concatenate([level, (s + 0.5) / S]), reorder)
+
+
+def visited_states(net, b=5, periods=30):
+    rng = np.random.default_rng(3)
+    stream = NoiseStream(net, b, seed=2)
+    state = initial_state(net, b)
+    for _ in range(periods):
+        yield state
+        action = rng.integers(0, 25, (b, net.num_lanes)).astype(float)
+        state, _, _ = transition(net, state, action, stream.draw(state.period))
+
+
+def test_hard_trigger_at_evaluation_is_the_s_S_rule():
+    net = build_network(TREE)
+    head = constant_head(net)
+    policy = HDPOPolicy(head, net)
+    baseline = SS(net, reorder_points=s, order_up_to_levels=S)
+    torch_map = TorchActionMap(policy.actions, head.reorder)
+    ordered = 0
+    for state in visited_states(net):
+        expected = baseline.act(state)
+        assert_array_equal(policy.act(state), expected)
+        ordered += int((expected > 0).sum())
+        # The torch map agrees: exact trigger forward in training (straight-through) and in
+        # pure evaluation.
+        ts = state_to_torch(state, torch.float64, "cpu")
+        for straight_through in (True, False):
+            got = torch_map(head(ts), ts, straight_through)
+            assert_array_equal(got.detach().numpy(), expected)
+    assert ordered > 10  # the states visited trigger orders and skip them
+
+
+def test_soft_trigger_carries_a_gradient_into_the_fixed_cost():
+    net = build_network(TREE)
+    head = constant_head(net)
+    torch_map = TorchActionMap(ActionMap(net, "order_up_to"), head.reorder)
+    # dc position 41 (one above s = 40): the exact trigger is off, the logistic is not.
+    state = state_to_torch(initial_state(net, 1), torch.float64, "cpu")
+    state.on_hand[:, 1] = 41.0
+    quantity, gate = torch_map.with_gate(head(state), state)
+    assert (
+        float(quantity[0, 0].detach()) == 0.0 and float(gate[0, 0].detach()) == 0.0
+    )  # forward: exact
+    stream = NoiseStream(net, 1, seed=0)
+    noise = noise_to_torch(stream.draw(np.zeros(1, dtype=int)), torch.float64, "cpu")
+    _, costs, _ = torch_transition(net, state, quantity, noise, fixed_cost_gate=gate)
+    # The supplier lane has no unit cost: its ordering cost is the fixed cost alone.
+    costs.ordering.sum().backward()
+    grad = float(head.output.grad[3])  # d ordering cost / d reorder fraction of lane 0
+    # K * d sigmoid((f S - position) / w) / df, at f S = 40.5, position 41, w = 2.
+    z = torch.sigmoid(torch.tensor((40.5 - 41.0) / 2.0, dtype=torch.float64))
+    assert grad == pytest.approx(20.0 * float(z * (1 - z)) * 60.0 / 2.0, rel=1e-9)
+    assert grad > 0  # raising s would pay the fixed cost more often
+    # Without the gate the fixed cost has no gradient in the reorder point.
+    head.output.grad = None
+    quantity, _ = torch_map.with_gate(head(state), state)
+    _, costs, _ = torch_transition(net, state, quantity, noise)
+    costs.ordering.sum().backward()
+    assert float(head.output.grad[3]) == 0.0
+
+
+def test_soft_trigger_orders_a_fraction_in_training():
+    net = build_network(TREE)
+    head = constant_head(net)
+    reorder = ReorderPoints(net, width=2.0, trigger="soft")
+    torch_map = TorchActionMap(ActionMap(net, "order_up_to"), reorder)
+    state = state_to_torch(initial_state(net, 1), torch.float64, "cpu")
+    state.on_hand[:, 1] = 41.0
+    quantity, gate = torch_map.with_gate(head(state), state)
+    z = float(torch.sigmoid(torch.tensor(-0.25)))
+    assert float(gate[0, 0].detach()) == pytest.approx(z)
+    assert float(quantity[0, 0].detach()) == pytest.approx(z * (60 - 41))
+
+
+def test_s_S_head_networks_on_the_network_preset():
+    net = make_network(load_env_config("network"))
+    reorder = reorder_points_of(net, {"action_head": "s_S"})
+    assert_array_equal(reorder.lanes, np.flatnonzero(net.fixed_cost > 0))  # the 4 upstream
+    state = initial_state(net, 3)
+    for arch in ("mlp", "per_node"):
+        model = build_network_policy(
+            net, {"architecture": arch, "hidden": [8], "action_head": "s_S"}
+        )
+        out = HDPOPolicy(model, net).predict(state)
+        assert out.shape == (3, net.num_lanes + 4)
+        assert np.all((out[:, net.num_lanes :] > 0) & (out[:, net.num_lanes :] < 1))
+        quantity = HDPOPolicy(model, net).act(state)
+        assert quantity.shape == (3, net.num_lanes) and np.all(quantity >= 0)
+
+
+def test_bad_head_settings_name_the_field():
+    net = make_network(load_env_config("network"))
+    with pytest.raises(ValueError, match="agent.model.action_head"):
+        reorder_points_of(net, {"action_head": "sS"})
+    with pytest.raises(ValueError, match="agent.model.trigger_width"):
+        reorder_points_of(net, {"action_head": "s_S", "trigger_width": 0})
+    with pytest.raises(ValueError, match="agent.model.trigger"):
+        reorder_points_of(net, {"action_head": "s_S", "trigger": "hard"})
+    with pytest.raises(ValueError, match="agent.model.action_head"):  # no fixed cost there
+        reorder_points_of(make_network(load_env_config("owmr_transship")), {"action_head": "s_S"})
+    with pytest.raises(ValueError, match="agent.model.action_head"):
+        TorchActionMap(ActionMap(net, "quantity"), reorder_points_of(net, {"action_head": "s_S"}))
+
+
+@pytest.mark.parametrize("arch", ["mlp", "per_node"])
+def test_warm_start_acts_as_the_s_S_policy_and_is_saved(tmp_path, arch):
+    net = build_network(TREE)
+    settings = {"architecture": arch, "hidden": [8], "action_head": "s_S", "warm_start": "s_S"}
+    model = build_network_policy(net, settings)
+    baseline = SS(net, reorder_points=s, order_up_to_levels=S)
+    start_from(model, s_S_prior(net, ActionMap(net, "order_up_to"), model.reorder, baseline))
+    save_policy(model, settings, {}, tmp_path)
+    loaded, _, _ = load_policy_network(net, tmp_path)
+    for state in visited_states(net):
+        expected = baseline.act(state)
+        assert_array_equal(HDPOPolicy(model, net).act(state), expected)
+        assert_array_equal(HDPOPolicy(loaded, net).act(state), expected)
+    with pytest.raises(ValueError, match="agent.model.warm_start"):
+        build_network_policy(net, {**settings, "warm_start": "base_stock"})
+
+
+def test_training_with_the_s_S_head_from_a_warm_start(tmp_path):
+    cfg = compose_train(
+        "env=network",
+        "agent=hdpo",
+        *TINY,
+        "agent.model.action_head=s_S",
+        "agent.model.warm_start=s_S",
+        "train.tune.envs=8",
+        "train.tune.periods=40",
+        "train.tune.warmup=10",
+        "train.tune.eval_envs=8",
+        "train.tune.eval_periods=40",
+        "train.tune.eval_warmup=10",
+        "train.tune.max_iterations=1",
+    )
+    net = make_network(cfg.env)
+    trained = train_hdpo(net, cfg.env, cfg.agent, cfg.train, 0, tmp_path)
+    # The warm start is evaluated first; the kept policy is the best of it and the steps.
+    assert [h["step"] for h in trained.history] == [0, 2, 4]
+    best = min(h["cost_mean"] for h in trained.history)
+    e = cfg.train.eval
+    policy = load_hdpo_policy(net, tmp_path / "best", "order_up_to")
+    again = evaluate(net, policy, int(e.envs), int(e.periods), int(e.warmup), int(e.seed))
+    assert again.cost_mean == pytest.approx(best)
+    assert policy.describe()["action_head"] == "s_S"
