@@ -179,6 +179,7 @@ def test_warm_start_acts_as_the_s_S_policy_and_is_saved(tmp_path, arch):
         build_network_policy(net, {**settings, "warm_start": "base_stock"})
 
 
+@pytest.mark.slow  # about 25 s: tunes (s,S), then trains
 def test_training_with_the_s_S_head_from_a_warm_start(tmp_path):
     cfg = compose_train(
         "env=network",
