@@ -5,6 +5,10 @@ action mapping (``envs.actions``), the period of ``envs.transition`` (rationing,
 pipeline, demand, costs, arrivals, disruptions), the autoreset and the observation
 (``envs.observations``). Each env is a loop over its lanes and nodes on the network's CSR
 lane index, so a step costs O(B * (N + E)) with no Python overhead per node or lane.
+It models every feature of the reference: demand zones served rank by rank through their
+fulfilment lanes (``serve_zones``), drop-ship, facility, handling and fulfilment costs,
+scheduled outages, and several SKUs sharing lane capacity, storage and trucks
+(``envs.skus``).
 
 The noise comes from ``envs.noise.NoiseStream``'s per-env uniforms, read in place and
 turned into demand and lead times in the kernel by the same tables as
@@ -276,17 +280,18 @@ def _kernel(  # noqa: C901
             _share_lane_capacity(
                 req_row, lane_site, lane_volume, lane_site_capacity, lane_asked, zero, tiny
             )
-        # Up in the random process and not in a scheduled outage (envs.transition.up_now).
-        for n in range(num_nodes):
-            node_ok[n] = node_up0[i, n]
-        for e in range(num_lanes):
-            lane_ok[e] = lane_up0[i, e]
-        for o in range(outage_kind.shape[0]):
-            if outage_start[o] <= period0[i] < outage_end[o]:
-                if outage_kind[o] == 0:
-                    node_ok[outage_index[o]] = False
-                else:
-                    lane_ok[outage_index[o]] = False
+        if masks_down:
+            # Up in the random process and not in a scheduled outage (envs.transition.up_now).
+            for n in range(num_nodes):
+                node_ok[n] = node_up0[i, n]
+            for e in range(num_lanes):
+                lane_ok[e] = lane_up0[i, e]
+            for o in range(outage_kind.shape[0]):
+                if outage_start[o] <= period0[i] < outage_end[o]:
+                    if outage_kind[o] == 0:
+                        node_ok[outage_index[o]] = False
+                    else:
+                        lane_ok[outage_index[o]] = False
         for e in range(num_lanes):
             req = req_row[e]
             clipped[i, e] = wanted_row[e] - req
