@@ -5,6 +5,10 @@ action mapping (``envs.actions``), the period of ``envs.transition`` (rationing,
 pipeline, demand, costs, arrivals, disruptions), the autoreset and the observation
 (``envs.observations``). Each env is a loop over its lanes and nodes on the network's CSR
 lane index, so a step costs O(B * (N + E)) with no Python overhead per node or lane.
+It models every feature of the reference: demand zones served rank by rank through their
+fulfilment lanes (``serve_zones``), drop-ship, facility, handling and fulfilment costs,
+scheduled outages, and several SKUs sharing lane capacity, storage and trucks
+(``envs.skus``).
 
 The noise comes from ``envs.noise.NoiseStream``'s per-env uniforms, read in place and
 turned into demand and lead times in the kernel by the same tables as
@@ -33,7 +37,7 @@ import numpy as np
 from envs.network import Network
 from envs.noise import Noise, NoiseStream
 from envs.sampling import GUIDE_CELLS, GUIDE_STEPS
-from envs.transition import Costs, Flows, State, check_action
+from envs.transition import Costs, Flows, State, check_action, env_sum
 from envs.transition import transition as numpy_transition
 
 BACKENDS = ("numba", "numpy")
@@ -54,15 +58,43 @@ def _sum_out(x, index_ptr, index_lanes, node, zero):
 
 @numba.njit(cache=True, error_model="numpy")
 def _kernel(  # noqa: C901
-    flags, ints, consts, nonzero, probs, action_map, layout, state0, fresh, noise, sampler, out
+    flags,
+    ints,
+    consts,
+    nonzero,
+    probs,
+    action_map,
+    layout,
+    state0,
+    fresh,
+    noise,
+    sampler,
+    out,
+    landed_cost,
+    zones,
+    skus,
 ):
     """One period of every env, writing into the ``out`` arrays (see ``CompiledStep``).
 
     The sections follow ``envs.transition.transition``: 2. decision, 3. demand, 4. costs,
     5. advance; then the autoreset and the observation. Scalars of the state's dtype come
     from ``consts`` (``zero``, ``one``, ...) so no float32 sum is promoted to float64.
+
+    ``landed_cost``, ``zones`` and ``skus`` carry scheduled outages, facility and handling
+    costs, demand zones and the SKUs' shared sites (empty arrays where a network has none).
     """
     mode, episode_length, build_obs, masks_down, switches_up, priority = flags
+    # Scheduled outages (kind 0: node, 1: lane; down in start <= t < end), the facility
+    # cost per period (the reference's env_sum, computed once), handling cost per unit out.
+    outage_kind, outage_index, outage_start, outage_end = landed_cost[0]
+    charges_nodes, facility_cost, handling_cost, handling_nodes = landed_cost[1]
+    # Demand zones (envs.transition.serve_zones): fulfilment lanes rank by rank.
+    zone_rank_ptr, zone_rank_lanes, ful_zone, ful_source, ful_delivery = zones[0]
+    ful_capacity, ful_unit_cost, zone_is_backlog = zones[1]
+    zone_backlog0, zone_backlog, fulfilled, zone_lead_time = zones[2]
+    # Several SKUs (envs.skus): each node and lane copy's physical site and volume.
+    has_skus, node_site, node_volume, site_storage, lane_site, lane_volume = skus[0]
+    lane_site_capacity, truck_ordering, truck_transfer = skus[1]
     (
         lane_source,
         lane_destination,
@@ -146,6 +178,25 @@ def _kernel(  # noqa: C901
     oh = np.empty(num_nodes, dtype=on_hand0.dtype)
     dem_row = np.empty(num_demand)
     lt_row = np.empty(num_lanes, dtype=np.int64)
+    wanted_row = np.empty(num_lanes, dtype=on_hand0.dtype)
+    node_ok = np.empty(num_nodes, dtype=np.bool_)
+    lane_ok = np.empty(num_lanes, dtype=np.bool_)
+    num_zones = zone_backlog0.shape[1]
+    own_points = num_demand - num_zones
+    supplier_left = np.empty(num_nodes, dtype=on_hand0.dtype)
+    shelf = np.empty(num_nodes, dtype=on_hand0.dtype)
+    taken_before = np.empty(num_nodes, dtype=on_hand0.dtype)
+    debit = np.empty(num_nodes, dtype=on_hand0.dtype)
+    zone_old = np.empty(num_zones, dtype=on_hand0.dtype)
+    zone_new = np.empty(num_zones, dtype=on_hand0.dtype)
+    zone_now = np.empty(num_zones, dtype=on_hand0.dtype)
+    zone_filled = np.empty(num_zones, dtype=on_hand0.dtype)
+    zone_sales = np.empty(num_zones, dtype=on_hand0.dtype)
+    num_sites = site_storage.shape[0]
+    num_lane_sites = lane_site_capacity.shape[0]
+    site_room = np.empty(num_sites, dtype=on_hand0.dtype)
+    site_arriving = np.empty(num_sites, dtype=on_hand0.dtype)
+    lane_asked = np.empty(num_lane_sites, dtype=on_hand0.dtype)
     num_stochastic = stochastic.shape[0]
     n_lead = num_stochastic if sample else 0
 
@@ -204,7 +255,12 @@ def _kernel(  # noqa: C901
                         in_transit += pipeline0[i, e, s]
                     arriving[e] = in_transit
                 for n in range(num_nodes):
-                    position[n] = (on_hand0[i, n] - backlog0[i, n]) + _sum_out(
+                    inbound[n] = backlog0[i, n]
+                for z in range(num_zones):  # a zone's backlog is owed by its first source
+                    n = demand_nodes[own_points + z]
+                    inbound[n] += zone_backlog0[i, z, 0] + zone_backlog0[i, z, 1]
+                for n in range(num_nodes):
+                    position[n] = (on_hand0[i, n] - inbound[n]) + _sum_out(
                         arriving, in_ptr, in_lanes, n, zero
                     )
                 for r in range(rank_ptr.shape[0] - 1):
@@ -218,10 +274,28 @@ def _kernel(  # noqa: C901
         # ---- 2. decision: clip, ration at short sources, ship
         for e in range(num_lanes):
             base[e] = quantity[e]  # to the state dtype, as check_action
-            wanted = np.rint(max(base[e], zero))
-            req = min(wanted, lane_capacity[e])
-            clipped[i, e] = wanted - req
-            if masks_down and not lane_up0[i, e]:
+            wanted_row[e] = np.rint(max(base[e], zero))
+            req_row[e] = min(wanted_row[e], lane_capacity[e])
+        if has_skus:
+            _share_lane_capacity(
+                req_row, lane_site, lane_volume, lane_site_capacity, lane_asked, zero, tiny
+            )
+        if masks_down:
+            # Up in the random process and not in a scheduled outage (envs.transition.up_now).
+            for n in range(num_nodes):
+                node_ok[n] = node_up0[i, n]
+            for e in range(num_lanes):
+                lane_ok[e] = lane_up0[i, e]
+            for o in range(outage_kind.shape[0]):
+                if outage_start[o] <= period0[i] < outage_end[o]:
+                    if outage_kind[o] == 0:
+                        node_ok[outage_index[o]] = False
+                    else:
+                        lane_ok[outage_index[o]] = False
+        for e in range(num_lanes):
+            req = req_row[e]
+            clipped[i, e] = wanted_row[e] - req
+            if masks_down and not lane_ok[e]:
                 req = req * zero
             requested[i, e] = req
             req_row[e] = req
@@ -230,7 +304,7 @@ def _kernel(  # noqa: C901
                 available[n] = supplier_capacity[n]
             else:
                 available[n] = on_hand0[i, n]
-            if masks_down and not node_up0[i, n]:
+            if masks_down and not node_ok[n]:
                 available[n] = zero
         for n in range(num_nodes):
             first, last = out_ptr[n], out_ptr[n + 1]
@@ -267,10 +341,23 @@ def _kernel(  # noqa: C901
         for e in range(num_lanes):
             landed[e] = ship[e] if instant[e] and lt_row[e] == 0 else zero
         for n in range(num_nodes):
-            oh[n] += _sum_out(landed, in_ptr, in_lanes, n, zero)
-            spill = max(oh[n] - storage_capacity[n], zero)
-            oh[n] -= spill
-            overflow[i, n] = spill
+            inbound[n] = _sum_out(landed, in_ptr, in_lanes, n, zero)
+            overflow[i, n] = zero
+        _receive(
+            i,
+            oh,
+            inbound,
+            overflow,
+            storage_capacity,
+            has_skus,
+            node_site,
+            node_volume,
+            site_storage,
+            site_room,
+            site_arriving,
+            zero,
+            tiny,
+        )
         # Pipeline advanced by one period; new shipments with lead time L >= 2 in slot L-2.
         # (Slots at and beyond slots[e] stay 0: the output pipeline starts zeroed.)
         for e in range(num_lanes):
@@ -285,10 +372,11 @@ def _kernel(  # noqa: C901
         for n in range(num_nodes):
             backlog[i, n] = zero
         for d in range(num_demand):
-            n = demand_nodes[d]
             flow_demand[i, d] = dem_row[d]
+            last_demand[i, d] = flow_demand[i, d]
+        for d in range(own_points):
+            n = demand_nodes[d]
             dem = flow_demand[i, d]
-            last_demand[i, d] = dem
             stock = oh[n]
             old_backlog = backlog0[i, n]
             asked = dem + old_backlog
@@ -301,6 +389,68 @@ def _kernel(  # noqa: C901
             lost[i, d] = shortfall - kept
             sales[i, d] = sold
             filled[i, d] = min(dem, max(stock - old_backlog, zero))
+        if num_zones:
+            # Suppliers drop-ship what their capacity has left after this period's orders.
+            for n in range(num_nodes):
+                if is_supplier[n]:
+                    sent = _sum_out(ship, out_ptr, out_lanes, n, zero)
+                    supplier_left[n] = supplier_capacity[n] - sent
+                else:
+                    supplier_left[n] = zero
+            for z in range(num_zones):
+                zone_new[z] = zone_backlog0[i, z, 0]
+                zone_old[z] = zone_backlog0[i, z, 1]
+                zone_now[z] = flow_demand[i, own_points + z]
+                zone_filled[z] = zero
+                zone_sales[z] = zero
+                for c in range(3):
+                    zone_lead_time[i, z, c] = zero
+            for r in range(zone_rank_ptr.shape[0] - 1):
+                # The shelf as the rank finds it; lanes of the rank sharing a source are
+                # served in zone order (units asked by earlier ones come first).
+                for n in range(num_nodes):
+                    shelf[n] = supplier_left[n] if is_supplier[n] else oh[n]
+                    if masks_down and not node_ok[n]:
+                        shelf[n] = zero
+                    taken_before[n] = zero
+                    debit[n] = zero
+                for j in range(zone_rank_ptr[r], zone_rank_ptr[r + 1]):
+                    f = zone_rank_lanes[j]
+                    z, src = ful_zone[f], ful_source[f]
+                    ask = (zone_old[z] + zone_new[z]) + zone_now[z]
+                    request = min(ask, ful_capacity[f])
+                    take = min(max(shelf[src] - taken_before[src], zero), request)
+                    taken_before[src] += request
+                    debit[src] += take
+                    from_old = min(take, zone_old[z])
+                    from_new = min(take - from_old, zone_new[z])
+                    from_now = take - from_old - from_new
+                    zone_old[z] -= from_old
+                    zone_new[z] -= from_new
+                    zone_now[z] -= from_now
+                    fulfilled[i, f] = take
+                    zone_filled[z] += from_now
+                    delivery = ful_delivery[f]
+                    zone_lead_time[i, z, min(delivery, 2)] += from_now
+                    zone_lead_time[i, z, min(delivery + 1, 2)] += from_new
+                    zone_lead_time[i, z, 2] += from_old
+                for n in range(num_nodes):
+                    if is_supplier[n]:
+                        supplier_left[n] -= debit[n]
+                    else:
+                        oh[n] -= debit[n]
+            for f in range(ful_zone.shape[0]):
+                zone_sales[ful_zone[f]] += fulfilled[i, f]
+            for z in range(num_zones):
+                d = own_points + z
+                arose = zone_now[z] * zone_is_backlog[z]
+                older = zone_old[z] + zone_new[z]
+                sales[i, d] = zone_sales[z]
+                filled[i, d] = zone_filled[z]
+                lost[i, d] = zone_now[z] - arose
+                zone_backlog[i, z, 0] = arose
+                zone_backlog[i, z, 1] = older
+                flow_backlog[i, d] = arose + older
 
         # ---- 4. costs on the end-of-period state, summed in index order
         pipe_cost = zero
@@ -327,13 +477,54 @@ def _kernel(  # noqa: C901
         transfer = zero
         for e in trans:
             transfer += lane_cost[e] * is_transfer[e]
+        handling = zero
+        fulfilment = zero
+        facility = zero
+        if charges_nodes:
+            # Units shipped out of each node: on lanes, to its own customers, to zones.
+            for n in range(num_nodes):
+                inbound[n] = _sum_out(ship, out_ptr, out_lanes, n, zero)
+            for d in range(own_points):
+                inbound[demand_nodes[d]] += sales[i, d]
+            for f in range(ful_zone.shape[0]):
+                inbound[ful_source[f]] += fulfilled[i, f]
+                fulfilment += fulfilled[i, f] * ful_unit_cost[f]
+            for n in handling_nodes:
+                handling += inbound[n] * handling_cost[n]
+            facility = facility_cost[0]
+        if has_skus:
+            # One truck per physical lane: its fixed cost once per period in which it ships.
+            for g in range(num_lane_sites):
+                lane_asked[g] = zero
+            for e in range(num_lanes):
+                lane_asked[lane_site[e]] += ship[e]
+            truck_o = zero
+            truck_t = zero
+            for g in range(num_lane_sites):
+                ships = one if lane_asked[g] > 0 else zero
+                truck_o += ships * truck_ordering[g]
+                truck_t += ships * truck_transfer[g]
+            ordering = ordering + truck_o
+            transfer = transfer + truck_t
 
         # ---- 5. advance to t+1: arrivals land (overflow disposed of), disruptions switch
         for n in range(num_nodes):
-            oh[n] += _sum_out(arriving, in_ptr, in_lanes, n, zero)
-            spill = max(oh[n] - storage_capacity[n], zero)
-            oh[n] -= spill
-            overflow[i, n] += spill
+            inbound[n] = _sum_out(arriving, in_ptr, in_lanes, n, zero)
+        _receive(
+            i,
+            oh,
+            inbound,
+            overflow,
+            storage_capacity,
+            has_skus,
+            node_site,
+            node_volume,
+            site_storage,
+            site_room,
+            site_arriving,
+            zero,
+            tiny,
+        )
         overflow_cost_sum = zero
         for n in overflow_nodes:
             overflow_cost_sum += overflow[i, n] * overflow_cost[n]
@@ -347,10 +538,16 @@ def _kernel(  # noqa: C901
         costs[4, i] = overflow_cost_sum
         costs[5, i] = ordering
         costs[6, i] = transfer
-        costs[7, i] = (
+        costs[7, i] = facility
+        costs[8, i] = handling
+        costs[9, i] = fulfilment
+        costs[10, i] = (
             (holding + in_transit_cost + backlog_cost + lost_cost + overflow_cost_sum)
             + ordering
             + transfer
+            + facility
+            + handling
+            + fulfilment
         )
         for n in range(num_nodes):
             u_up = node_up0[i, n]
@@ -397,6 +594,9 @@ def _kernel(  # noqa: C901
                     pipeline[i, e, s] = zero
             for d in range(num_demand):
                 last_demand[i, d] = zero
+            for z in range(num_zones):
+                zone_backlog[i, z, 0] = zero
+                zone_backlog[i, z, 1] = zero
             period[i] = 0
             _observe(
                 i,
@@ -414,6 +614,65 @@ def _kernel(  # noqa: C901
         else:
             for f in range(obs.shape[1]):
                 obs[i, f] = final_obs[i, f]
+
+
+@numba.njit(cache=True, inline="always", error_model="numpy")
+def _receive(
+    i,
+    oh,
+    inbound,
+    overflow,
+    storage_capacity,
+    has_skus,
+    node_site,
+    node_volume,
+    site_storage,
+    site_room,
+    site_arriving,
+    zero,
+    tiny,
+):
+    """Land ``inbound`` per node on ``oh``; what does not fit is added to ``overflow[i]``
+    (envs.transition._receive: per node, or per physical site in volume units with SKUs)."""
+    num_nodes = oh.shape[0]
+    if not has_skus:
+        for n in range(num_nodes):
+            oh[n] += inbound[n]
+            spill = max(oh[n] - storage_capacity[n], zero)
+            oh[n] -= spill
+            overflow[i, n] += spill
+        return
+    for h in range(site_room.shape[0]):
+        site_room[h] = zero
+        site_arriving[h] = zero
+    for n in range(num_nodes):  # node order, as np.add.at
+        site_room[node_site[n]] += oh[n] * node_volume[n]
+        site_arriving[node_site[n]] += inbound[n] * node_volume[n]
+    for h in range(site_room.shape[0]):
+        site_room[h] = max(site_storage[h] - site_room[h], zero)
+    for n in range(num_nodes):
+        h = node_site[n]
+        kept = inbound[n]
+        if site_arriving[h] > site_room[h]:
+            room = site_room[h] if np.isfinite(site_room[h]) else zero
+            kept = np.floor(inbound[n] * room / max(site_arriving[h], tiny))
+        oh[n] += kept
+        overflow[i, n] += inbound[n] - kept
+
+
+@numba.njit(cache=True, inline="always", error_model="numpy")
+def _share_lane_capacity(req_row, lane_site, lane_volume, lane_site_capacity, asked, zero, tiny):
+    """The SKUs' copies of a lane share its capacity in volume units
+    (envs.transition.share_lane_capacity), in place on ``req_row``."""
+    for g in range(asked.shape[0]):
+        asked[g] = zero
+    for e in range(req_row.shape[0]):
+        asked[lane_site[e]] += req_row[e] * lane_volume[e]
+    for e in range(req_row.shape[0]):
+        g = lane_site[e]
+        if asked[g] > lane_site_capacity[g]:
+            finite = lane_site_capacity[g] if np.isfinite(lane_site_capacity[g]) else zero
+            req_row[e] = np.floor(req_row[e] * finite / max(asked[g], tiny))
 
 
 @numba.njit(cache=True, inline="always", error_model="numpy")
@@ -489,11 +748,6 @@ class CompiledStep:
         layout=None,
         episode_length: int = 2**62,
     ):
-        if net.needs_reference_step:
-            raise ValueError(
-                "backend: the compiled step does not model demand zones, facility or handling "
-                "costs or scheduled outages; use the numpy reference (Simulator picks it)"
-            )
         self.net = net
         self.dtype = np.dtype(dtype)
         keep_freed_memory()
@@ -508,7 +762,7 @@ class CompiledStep:
             mode,
             int(episode_length),
             layout is not None,
-            bool(net.has_disruptions),
+            bool(net.has_disruptions or net.outages),
             bool(switches_up),
             net.rationing == "priority",
         )
@@ -603,6 +857,7 @@ class CompiledStep:
                 ),
             )
             self.num_features = len(layout.names)
+        self._landed_cost, self._zones, self._skus = _feature_arrays(net, self.dtype)
         self._fresh = net.initial_on_hand.astype(self.dtype)
         self._no_uniforms = np.zeros((0, 0))
         self._tables = None
@@ -634,6 +889,7 @@ class CompiledStep:
             self.net.num_lanes,
             state.last_demand.shape[1],
         )
+        z = self.net.num_zones
         dt = self.dtype
         if state.on_hand.dtype != dt:
             raise ValueError(f"state: dtype {state.on_hand.dtype} differs from the step's {dt}")
@@ -645,6 +901,7 @@ class CompiledStep:
             node_up=np.empty((b, n), bool),
             lane_up=np.empty((b, e), bool),
             last_demand=np.empty((b, d), dt),
+            zone_backlog=np.empty((b, z, 2), dt) if z else None,
         )
         flows = Flows(
             requested=np.empty((b, e), dt),
@@ -657,8 +914,10 @@ class CompiledStep:
             filled=np.empty((b, d), dt),
             lost=np.empty((b, d), dt),
             backlog=np.empty((b, d), dt),
+            fulfilled=np.empty((b, len(self.net.fulfilment_zone)), dt) if z else None,
+            zone_lead_time=np.empty((b, z, 3), dt) if z else None,
         )
-        costs = np.empty((8, b), dt)
+        costs = np.empty((11, b), dt)
         truncated = np.empty(b, bool)
         f = self.num_features
         obs = np.empty((b, f), np.float32)
@@ -733,23 +992,104 @@ class CompiledStep:
                 obs,
                 final_obs,
             ),
+            self._landed_cost,
+            (
+                self._zones[0],
+                self._zones[1],
+                (
+                    np.ascontiguousarray(state.zone_backlog) if z else self._zones[2],
+                    nxt.zone_backlog if z else self._zones[2],
+                    flows.fulfilled if z else self._zones[3],
+                    flows.zone_lead_time if z else self._zones[2],
+                ),
+            ),
+            self._skus,
         )
-        cost = Costs(*costs[:7])
-        cost.total = costs[7]  # the kernel's sum, in the order of Costs.total
+        cost = Costs(*costs[:10])
+        cost.total = costs[10]  # the kernel's sum, in the order of Costs.total
         if not self._flags[2]:
             return nxt, cost, flows, truncated, None, None
         return nxt, cost, flows, truncated, obs, final_obs if truncated.any() else None
 
 
+def _feature_arrays(net: Network, dtype: np.dtype) -> tuple[tuple, tuple, tuple]:
+    """The kernel's ``landed_cost``, ``zones`` and ``skus`` arguments (without the per-call
+    state and output arrays of the zones): empty arrays where the network has none, so
+    every network shares one compiled specialisation per dtype."""
+    k = net.typed(dtype)
+    no_int, no_float = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=dtype)
+    kinds = {"node": 0, "lane": 1}
+    outages = tuple(
+        np.array([o[c] if c else kinds[o[0]] for o in net.outages], dtype=np.int64)
+        for c in range(4)
+    )
+    # Every open node's fixed cost, summed as the reference sums it (the same each period).
+    facility = env_sum(np.ones((1, net.num_nodes), dtype=dtype), k.facility_cost)
+    landed_cost = (
+        outages,
+        (
+            net.charges_nodes,
+            facility.astype(dtype),
+            k.handling_cost,
+            np.flatnonzero(k.handling_cost).astype(np.int64),
+        ),
+    )
+    ranks = net.fulfilment_ranks
+    ptr = np.zeros(len(ranks) + 1, dtype=np.int64)
+    np.cumsum([len(r.lanes) for r in ranks], out=ptr[1:])
+    lanes = np.concatenate([r.lanes for r in ranks]).astype(np.int64) if ranks else no_int
+    zones = (
+        (
+            ptr,
+            lanes,
+            net.fulfilment_zone.astype(np.int64),
+            net.fulfilment_source.astype(np.int64),
+            net.fulfilment_delivery.astype(np.int64),
+        ),
+        (
+            k.fulfilment_capacity,
+            k.fulfilment_unit_cost,
+            k.is_backlog[net.own_demand_points :].copy(),
+        ),
+        np.zeros((0, 0, 2), dtype=dtype),  # stand-ins for the zone state and flows
+        np.zeros((0, 0), dtype=dtype),
+    )
+    layout = net.skus
+    if layout is None:
+        skus = (
+            (False, no_int, no_float, no_float, no_int, no_float),
+            (no_float, no_float, no_float),
+        )
+    else:
+        fixed = layout.lane_site_fixed_cost.astype(dtype)
+        is_transfer = layout.lane_site_is_transfer
+        skus = (
+            (
+                True,
+                layout.node_site.astype(np.int64),
+                layout.node_volume.astype(dtype),
+                layout.site_storage.astype(dtype),
+                layout.lane_site.astype(np.int64),
+                layout.lane_volume.astype(dtype),
+            ),
+            (
+                layout.lane_site_capacity.astype(dtype),
+                fixed * ~is_transfer,
+                fixed * is_transfer,
+            ),
+        )
+    return landed_cost, zones, skus
+
+
 def transition(
     net: Network, state: State, action: np.ndarray, noise: Noise
 ) -> tuple[State, Costs, Flows]:
-    """``envs.transition.transition`` compiled: same arguments, same numbers. A network
-    the kernel does not model (``Network.needs_reference_step``) runs the reference."""
-    if net.needs_reference_step:
-        return numpy_transition(net, state, action, noise)
+    """``envs.transition.transition`` compiled: same arguments, same numbers."""
     action = check_action(net, action, np.float64)
-    nxt, costs, flows, _, _, _ = CompiledStep(net, state.on_hand.dtype)(state, action, noise)
+    dtype = np.dtype(state.on_hand.dtype)
+    # The step's constant arrays are built once per network and dtype, not every period.
+    step = net.derived(f"compiled_step/{dtype}", lambda: CompiledStep(net, dtype))
+    nxt, costs, flows, _, _, _ = step(state, action, noise)
     return nxt, costs, flows
 
 

@@ -276,16 +276,11 @@ class Network:
         return out
 
     @functools.cached_property
-    def needs_reference_step(self) -> bool:
-        """Whether the network uses a feature only the numpy reference step models (zones,
-        facility or handling costs, scheduled outages, several SKUs); ``Simulator`` then
-        runs it."""
+    def charges_nodes(self) -> bool:
+        """Whether a period's cost has facility, handling or fulfilment terms (zones,
+        facility or handling costs); without them those components are zeros."""
         return bool(
-            self.skus is not None
-            or self.num_zones
-            or np.any(self.facility_cost > 0)
-            or np.any(self.handling_cost > 0)
-            or self.outages
+            self.num_zones or np.any(self.facility_cost > 0) or np.any(self.handling_cost > 0)
         )
 
     @property

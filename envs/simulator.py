@@ -58,9 +58,8 @@ class Simulator:
             traffic of a step; quantities are whole units, exact in float32 up to 2**24,
             and costs carry float32 rounding (~1e-7 relative). Use float64 for exact sums.
         backend: ``numba`` (default, the compiled step of ``envs.compiled``) or ``numpy``
-            (the reference modules); both give the same numbers. A network with zones,
-            facility or handling costs or scheduled outages always runs ``numpy``
-            (``Network.needs_reference_step``).
+            (the reference modules); both give the same numbers, on every network
+            (zones, landed costs, outages and several SKUs included).
     """
 
     def __init__(
@@ -91,9 +90,7 @@ class Simulator:
         self._no = np.zeros(self.num_envs, dtype=bool)
         if backend not in BACKENDS:
             raise ValueError(f"backend: must be one of {BACKENDS}, got {backend!r}")
-        # The compiled step does not model zones, facility/handling costs or scheduled
-        # outages yet: such a network runs the reference step (same API, fewer steps/s).
-        self.backend = "numpy" if self.net.needs_reference_step else backend
+        self.backend = backend
         self._compiled = (
             CompiledStep(self.net, self.dtype, self.actions, self.layout, self.episode_length)
             if self.backend == "numba"

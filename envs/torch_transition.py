@@ -214,6 +214,19 @@ class _Constants:
     has_transfers: bool
 
 
+def torch_unmodelled(net: Network) -> list[str]:
+    """The features of ``net`` that this torch twin does not model (empty when it models
+    them all); the numpy reference and the compiled step model every one."""
+    found = {
+        "demand zones": net.num_zones > 0,
+        "facility costs": bool(np.any(net.facility_cost > 0)),
+        "handling costs": bool(np.any(net.handling_cost > 0)),
+        "scheduled outages": bool(net.outages),
+        "several SKUs": net.skus is not None,
+    }
+    return [name for name, present in found.items() if present]
+
+
 def _constants(net: Network, dtype: torch.dtype, device: str) -> _Constants:
     cache = net.derived("torch_constants", dict)
     if (dtype, device) not in cache:
@@ -222,10 +235,11 @@ def _constants(net: Network, dtype: torch.dtype, device: str) -> _Constants:
 
 
 def _build_constants(net: Network, dtype: torch.dtype, device: str) -> _Constants:
-    if net.needs_reference_step:
+    if torch_unmodelled(net):
         raise ValueError(
             "network: the torch transition (HDPO) does not model demand zones, facility or "
-            "handling costs or scheduled outages yet; train PPO on this network instead"
+            "handling costs, scheduled outages or several SKUs yet; this network has "
+            f"{', '.join(torch_unmodelled(net))}; train PPO on this network instead"
         )
 
     def f(x):

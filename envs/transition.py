@@ -447,7 +447,7 @@ def transition(
     )
     lane_cost = (shipped > 0) * k.fixed_cost + shipped * k.unit_cost
     extra = {}
-    if net.needs_reference_step:
+    if net.charges_nodes:
         # Units shipped out of each node: on lanes, to its own customers, to zones.
         outbound = node_sum(shipped, net.lane_source, n)
         np.add.at(outbound, (slice(None), dn), sales[:, :d0])

@@ -1,21 +1,25 @@
 """The compiled step (envs.compiled) gives the numpy reference's numbers bit for bit.
 
 States, flows, costs, rewards and observations are compared with ``np.array_equal`` over
-many steps with autoresets, on every preset and on random networks drawn by the
-invariant tests' generator, in float32 and float64.
+many steps with autoresets, on every preset, on every generated design (zones, drop-ship,
+facility and handling costs, outages, several SKUs) and on random networks drawn by the
+invariant tests' generator (with zones, outages and SKUs added), in float32 and float64.
 """
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_array_equal
 from test_invariants import SETTINGS, network_configs, scenarios
 from test_torch_transition import CALENDAR
 
 from envs import compiled
+from envs.designs import DESIGNS, PLACEMENTS, design_config
 from envs.network import build_network
 from envs.noise import NoiseStream
 from envs.presets import PRESETS, load_env_config, make_network
@@ -140,3 +144,129 @@ def test_correlated_and_traced_demand_match(tmp_path):
         net = build_network({**base, **extra})
         for dtype in (np.float32, np.float64):
             assert_same_steps(net, "order_up_to", dtype, num_envs=5, steps=12, episode=5, seed=1)
+
+
+# ------------------------------------------ zones, landed costs, outages, several SKUs
+
+
+@pytest.mark.parametrize("design", DESIGNS)
+def test_designs_match_the_numpy_reference(design):
+    # Zones served rank by rank, drop-ship, facility/handling/fulfilment costs and
+    # scheduled outages (of the first stock node, of the last replenishment lane);
+    # 5-period episodes reset the zones' backlog mid-run.
+    plain = design_config(design, 6, 2)
+    last = plain["lanes"][-1]
+    variants = (
+        {},
+        {"fallback": False},
+        {"transfers": True, "outage": {"node": plain["nodes"][1]["name"], "start": 2, "end": 5}},
+        {"outage": {"lane": f"{last['source']}->{last['destination']}", "start": 1, "end": 4}},
+    )
+    for variant in variants:
+        net = build_network(design_config(design, 6, 2, **variant))
+        for dtype in (np.float32, np.float64):
+            for mode in ("order_up_to", "raw"):
+                assert_same_steps(net, mode, dtype, num_envs=7, steps=12, episode=5, seed=3)
+
+
+@pytest.mark.parametrize("placement", PLACEMENTS)
+def test_several_skus_match_the_numpy_reference(placement):
+    # Shared DC storage (volume units) and one truck's fixed cost per lane and period.
+    for storage in (float("inf"), 30.0):
+        cfg = design_config(
+            "hub_and_spoke", 6, 2, skus=True, placement=placement, dc_storage=storage
+        )
+        net = build_network(cfg)
+        for dtype in (np.float32, np.float64):
+            for mode in ("order_up_to", "raw"):
+                assert_same_steps(net, mode, dtype, num_envs=5, steps=12, episode=5, seed=3)
+
+
+# Fewer examples than the invariant tests: each draws a larger network (kept fast by default).
+ZONE_SETTINGS = settings(SETTINGS, max_examples=20)
+
+
+@st.composite
+def zone_network_configs(draw, skus: bool = False):
+    """The invariant generator's networks with demand zones, facility and handling costs
+    and scheduled outages added; with ``skus``, made shareable (no random disruption or
+    lead time, no finite supplier capacity, empty start) and given two or three SKUs."""
+    cfg = copy.deepcopy(draw(network_configs()))  # its disruption dicts are shared
+    stocks = [n["name"] for n in cfg["nodes"] if n.get("kind") != "supplier"]
+    sups = [n["name"] for n in cfg["nodes"] if n.get("kind") == "supplier"]
+    costs = st.sampled_from([0.0, 0.5, 2.0])
+    for node in cfg["nodes"]:
+        if node.get("kind") != "supplier":
+            node.update(facility_cost=draw(costs), handling_cost=draw(costs))
+    window = st.tuples(st.integers(0, 3), st.integers(1, 3))
+    for item in cfg["nodes"] + cfg["lanes"]:
+        if draw(st.integers(0, 3)) == 0:
+            start, length = draw(window)
+            down = item.setdefault("disruption", {})
+            down["outages"] = [{"start": start, "end": start + length}]
+    zones = []
+    for z in range(draw(st.integers(1, 3))):
+        sources = draw(
+            st.lists(st.sampled_from(stocks + sups), min_size=1, max_size=3, unique=True)
+        )
+        if not any(s in stocks for s in sources):
+            sources.append(draw(st.sampled_from(stocks)))
+        cap = st.sampled_from([None, 1, 3]) if not skus else st.just(None)
+        zones.append(
+            {
+                "name": f"z{z}",
+                "demand": {"dist": "poisson", "mean": draw(st.sampled_from([1, 3, 6]))},
+                "unmet": draw(st.sampled_from(["lost", "backlog"])),
+                "penalty": draw(costs),
+                "fulfilment": [
+                    {
+                        "source": s,
+                        "delivery_time": draw(st.integers(0, 2)),
+                        "unit_cost": draw(costs),
+                        **({} if (c := draw(cap)) is None else {"capacity": c}),
+                    }
+                    for s in sources
+                ],
+            }
+        )
+    cfg["zones"] = zones
+    if skus:
+        for node in cfg["nodes"]:
+            node.get("disruption", {}).pop("failure_prob", None)
+            node.pop("capacity", None)
+            if node.get("kind") != "supplier":
+                node["initial_on_hand"] = 0
+        for item in cfg["lanes"] + cfg["transfer_lanes"]:
+            item.get("disruption", {}).pop("failure_prob", None)
+            if not isinstance(item["lead_time"], int):
+                item["lead_time"] = item["lead_time"]["support"][0]
+        volume = st.sampled_from([0.5, 1.0, 1.5, 3.0])
+        cfg["skus"] = [
+            {
+                "name": f"k{s}",
+                "volume": draw(volume),
+                "value": draw(volume),
+                "demand_scale": draw(st.sampled_from([1.0, 2.0])),  # keeps whole means
+                "drop_ship": draw(st.booleans()),
+            }
+            for s in range(draw(st.integers(2, 3)))
+        ]
+    return cfg
+
+
+@ZONE_SETTINGS
+@given(
+    zone_network_configs(), st.sampled_from(["order_up_to", "quantity", "raw"]), st.integers(0, 99)
+)
+def test_random_zone_networks_match(config, mode, seed):
+    net = build_network(config)
+    for dtype in (np.float32, np.float64):
+        assert_same_steps(net, mode, dtype, num_envs=3, steps=10, episode=4, seed=seed)
+
+
+@ZONE_SETTINGS
+@given(zone_network_configs(skus=True), st.sampled_from(["order_up_to", "raw"]), st.integers(0, 99))
+def test_random_sku_networks_match(config, mode, seed):
+    net = build_network(config)
+    for dtype in (np.float32, np.float64):
+        assert_same_steps(net, mode, dtype, num_envs=3, steps=10, episode=4, seed=seed)

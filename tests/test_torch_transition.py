@@ -25,6 +25,7 @@ from envs.torch_transition import (
     state_to_torch,
     torch_initial_state,
     torch_transition,
+    torch_unmodelled,
 )
 from envs.transition import initial_state, transition
 
@@ -101,7 +102,7 @@ CALENDAR = {
 def _networks():
     nets = [(name, make_network(load_env_config(name))) for name in sorted(set(PRESETS.values()))]
     # The torch twin refuses what it does not model (tests/test_zones.py checks it does).
-    nets = [(name, net) for name, net in nets if not net.needs_reference_step]
+    nets = [(name, net) for name, net in nets if not torch_unmodelled(net)]
     nets.append(("stress", build_network(STRESS)))
     proportional = dict(STRESS, rationing="proportional")
     nets.append(("stress_proportional", build_network(proportional)))
