@@ -158,6 +158,7 @@ def _kernel(  # noqa: C901
         truncated,
         obs,
         final_obs,
+        held,
     ) = out
 
     zero, tiny, one, inv_scale = scalars[0], scalars[1], scalars[2], scalars[3]
@@ -465,6 +466,9 @@ def _kernel(  # noqa: C901
         holding = zero
         for n in holding_nodes:
             holding += oh[n] * holding_cost[n]
+        if held.shape[0] > 0:  # several SKUs: the stock charged holding, per node
+            for n in range(num_nodes):
+                held[i, n] = oh[n]
         backlog_cost = zero
         lost_cost = zero
         for d in backlog_d:
@@ -916,6 +920,7 @@ class CompiledStep:
             backlog=np.empty((b, d), dt),
             fulfilled=np.empty((b, len(self.net.fulfilment_zone)), dt) if z else None,
             zone_lead_time=np.empty((b, z, 3), dt) if z else None,
+            held=np.empty((b, n), dt) if self.net.skus is not None else None,
         )
         costs = np.empty((11, b), dt)
         truncated = np.empty(b, bool)
@@ -991,6 +996,7 @@ class CompiledStep:
                 truncated,
                 obs,
                 final_obs,
+                flows.held if flows.held is not None else np.empty((0, n), dt),
             ),
             self._landed_cost,
             (
