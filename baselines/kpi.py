@@ -97,10 +97,10 @@ class KPIMeter:
         self.on_hand += on_hand.sum(0)
         shipped = get("shipped")
         self.transfer += float(shipped[:, net.is_transfer].sum())
-        self.lost += get("lost").sum(0)
-        self.shipped += shipped.sum(0)
-        self.overflow += get("overflow").sum(0)
-        if net.skus is not None:
+        if net.skus is not None:  # per entity, for each SKU's direct cost
+            self.lost += get("lost").sum(0)
+            self.shipped += shipped.sum(0)
+            self.overflow += get("overflow").sum(0)
             self.held += get("held").sum(0)
         np.add.at(self.outbound, net.lane_source, shipped.sum(0))
 
