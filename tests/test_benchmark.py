@@ -52,6 +52,7 @@ def test_smoke_benchmark_writes_table_plots_and_json(tmp_path):
     assert "## lost_sales" in (tmp_path / "report.md").read_text()
 
 
+@pytest.mark.slow  # about 45 s: three local submitit jobs, each a benchmark
 def test_slurm_local_multirun_keeps_results_of_jobs_that_succeed(tmp_path):
     out = run_cli(
         "-m",
