@@ -1067,22 +1067,16 @@ def _feature_arrays(net: Network, dtype: np.dtype) -> tuple[tuple, tuple, tuple]
             (no_float, no_float, no_float),
         )
     else:
-        fixed = layout.lane_site_fixed_cost.astype(dtype)
-        is_transfer = layout.lane_site_is_transfer
         skus = (
             (
                 True,
                 layout.node_site.astype(np.int64),
-                layout.node_volume.astype(dtype),
-                layout.site_storage.astype(dtype),
+                k.node_volume,
+                k.site_storage,
                 layout.lane_site.astype(np.int64),
-                layout.lane_volume.astype(dtype),
+                k.lane_volume,
             ),
-            (
-                layout.lane_site_capacity.astype(dtype),
-                fixed * ~is_transfer,
-                fixed * is_transfer,
-            ),
+            (k.lane_site_capacity, k.truck_ordering, k.truck_transfer),
         )
     return landed_cost, zones, skus
 

@@ -109,6 +109,13 @@ class TypedConstants:
     handling_cost: np.ndarray  # [N]
     fulfilment_unit_cost: np.ndarray  # [F]
     fulfilment_capacity: np.ndarray  # [F]
+    # Several SKUs (``envs.skus``; empty for one product): what the copies share.
+    node_volume: np.ndarray  # [N]
+    site_storage: np.ndarray  # [H] physical nodes' storage, volume units
+    lane_volume: np.ndarray  # [E]
+    lane_site_capacity: np.ndarray  # [G] physical lanes' capacity, volume units
+    truck_ordering: np.ndarray  # [G] fixed cost of a replenishment truck (0 on transfers)
+    truck_transfer: np.ndarray  # [G] fixed cost of a transfer truck (0 on replenishment)
 
     @staticmethod
     def build(net_arrays: dict[str, np.ndarray], dtype: np.dtype) -> TypedConstants:
@@ -134,6 +141,12 @@ class TypedConstants:
             handling_cost=f(a["handling_cost"]),
             fulfilment_unit_cost=f(a["fulfilment_unit_cost"]),
             fulfilment_capacity=f(a["fulfilment_capacity"]),
+            node_volume=f(a["node_volume"]),
+            site_storage=f(a["site_storage"]),
+            lane_volume=f(a["lane_volume"]),
+            lane_site_capacity=f(a["lane_site_capacity"]),
+            truck_ordering=f(a["lane_site_fixed_cost"]) * ~a["lane_site_is_transfer"],
+            truck_transfer=f(a["lane_site_fixed_cost"]) * a["lane_site_is_transfer"],
         )
 
 
@@ -388,6 +401,17 @@ def build_network(cfg: Any, prefix: str = "") -> Network:
         support[j, : len(lt.support)] = lt.support
         support[j, len(lt.support) :] = lt.support[-1]
 
+    layout, none = sku_layout, np.zeros(0)
+    shared = {
+        "node_volume": none if layout is None else layout.node_volume,
+        "site_storage": none if layout is None else layout.site_storage,
+        "lane_volume": none if layout is None else layout.lane_volume,
+        "lane_site_capacity": none if layout is None else layout.lane_site_capacity,
+        "lane_site_fixed_cost": none if layout is None else layout.lane_site_fixed_cost,
+        "lane_site_is_transfer": np.zeros(0, bool)
+        if layout is None
+        else layout.lane_site_is_transfer,
+    }
     arrays = {
         "is_supplier": is_supplier,
         "supplier_capacity": supplier_capacity,
@@ -436,7 +460,8 @@ def build_network(cfg: Any, prefix: str = "") -> Network:
         lanes_in=LaneIndex.group(destination, n_nodes),
         instant_lanes=np.flatnonzero(support[:, 0] == 0),
         constants={
-            np.dtype(t): TypedConstants.build(arrays, np.dtype(t)) for t in (np.float32, np.float64)
+            np.dtype(t): TypedConstants.build({**arrays, **shared}, np.dtype(t))
+            for t in (np.float32, np.float64)
         },
         demand_names=tuple(demand_names),
         fulfilment_zone=np.array(ful_zone, dtype=np.int64),

@@ -761,7 +761,7 @@ def _check_network(spec: NetworkSpec) -> None:
     replenish = [(e.source, e.destination) for _, e in spec.all_lanes if e.kind != "transfer"]
     _check_acyclic(list(names), replenish)
     _check_zones(spec, names, kind_of)
-    _check_supplied(spec, replenish)
+    _check_supplied(spec)
     demand = [n.demand for n in spec.nodes if getattr(n, "demand", None)]
     demand += [z.demand for z in spec.zones]
     if not demand:
@@ -822,19 +822,25 @@ def _check_acyclic(names: list[str], lanes: list[tuple[str, str]]) -> None:
         raise ConfigError(f"lanes: replenishment lanes form a cycle through nodes {cyclic}")
 
 
-def _check_supplied(spec: NetworkSpec, replenish: list[tuple[str, str]]) -> None:
-    """Every demand node is reached from a supplier by replenishment and transfer lanes
-    (otherwise its stock can never be replenished)."""
+def supplied_nodes(spec: NetworkSpec, through: set[str] | None = None) -> set[str]:
+    """The suppliers and the nodes they reach by lanes of any kind; with ``through``, only
+    by paths whose stock nodes are all in it (a SKU's holding nodes, ``envs.skus``)."""
     reached = {n.name for n in spec.nodes if n.kind == "supplier"}
-    edges = replenish + [(e.source, e.destination) for e in spec.transfer_lanes]
-    edges += [(e.source, e.destination) for e in spec.lanes if e.kind == "transfer"]
     grew = True
     while grew:
         grew = False
-        for s, d in edges:
-            if s in reached and d not in reached:
+        for _, lane in spec.all_lanes:
+            d = lane.destination
+            if lane.source in reached and d not in reached and (through is None or d in through):
                 reached.add(d)
                 grew = True
+    return reached
+
+
+def _check_supplied(spec: NetworkSpec) -> None:
+    """Every demand node is reached from a supplier by replenishment and transfer lanes
+    (otherwise its stock can never be replenished)."""
+    reached = supplied_nodes(spec)
     for i, node in enumerate(spec.nodes):
         if getattr(node, "demand", None) is not None and node.name not in reached:
             raise ConfigError(

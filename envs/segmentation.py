@@ -51,9 +51,9 @@ def sku_demand_moments(net: Network) -> tuple[np.ndarray, np.ndarray]:
     means, variances = np.zeros(net.skus.num_skus), np.zeros(net.skus.num_skus)
     for point, spec in enumerate(net.demand.specs):
         sku = net.skus.point_sku[point]
+        phases = spec.season_period
         for m in spec.multipliers():
             dist = spec.frozen(m)  # None: deterministic; a normal before its rounding
-            phases = len(spec.multipliers())
             means[sku] += (spec.mean * m if dist is None else dist.mean()) / phases
             variances[sku] += (0.0 if dist is None else dist.var()) / phases
     return means, variances

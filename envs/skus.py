@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from envs.schema import ConfigError, NetworkSpec, SkuSpec, validate_network
+from envs.schema import ConfigError, NetworkSpec, SkuSpec, supplied_nodes, validate_network
 
 
 @dataclass(frozen=True)
@@ -254,14 +254,7 @@ def _held(index: int, sku: SkuSpec, spec: NetworkSpec, stock_sites: list[str], a
                 f"{field}: node {node.name!r} has its own demand, so it must hold every SKU "
                 f"(serve it through a zone to serve it from elsewhere), got {sku.stocked_at}"
             )
-    reached = {n.name for n in spec.nodes if n.kind == "supplier"}
-    grew = True
-    while grew:  # the nodes a supplier reaches through lanes between nodes that hold it
-        grew = False
-        for _, lane in spec.all_lanes:
-            if lane.source in reached and lane.destination in held - reached:
-                reached.add(lane.destination)
-                grew = True
+    reached = supplied_nodes(spec, through=held)
     if held - reached:
         raise ConfigError(
             f"{field}: {sorted(held - reached)} cannot be replenished with SKU {sku.name!r}: "

@@ -309,12 +309,9 @@ def _receive(
         overflow = np.maximum(on_hand - k.storage_capacity, 0.0)
         on_hand -= overflow
         return overflow
-    layout, dtype = net.skus, on_hand.dtype
-    site, sites = layout.node_site, len(layout.site_names)
-    volume = layout.node_volume.astype(dtype)
-    storage = layout.site_storage.astype(dtype)
-    room = np.maximum(storage - node_sum(on_hand * volume, site, sites), 0.0)
-    arriving = node_sum(inbound * volume, site, sites)
+    site, sites = net.skus.node_site, len(net.skus.site_names)
+    room = np.maximum(k.site_storage - node_sum(on_hand * k.node_volume, site, sites), 0.0)
+    arriving = node_sum(inbound * k.node_volume, site, sites)
     full = arriving > room
     # floor(inbound * room / arriving) with the product first, as in ``ration``; an
     # unlimited site is never full (its room is set to 0 where it cannot be read).
@@ -329,10 +326,10 @@ def share_lane_capacity(net: Network, requested: np.ndarray) -> np.ndarray:
     """With several SKUs, the SKUs' copies of a lane share its capacity in volume units:
     when they ask more volume than it carries, each gets floor(quantity x capacity /
     volume asked) (``envs.skus``). ``requested`` [B, E] -> [B, E]."""
-    layout, dtype = net.skus, requested.dtype
-    site, sites = layout.lane_site, len(layout.lane_site_names)
-    capacity = layout.lane_site_capacity.astype(dtype)
-    asked = node_sum(requested * layout.lane_volume.astype(dtype), site, sites)
+    k = net.typed(requested.dtype)
+    site, sites = net.skus.lane_site, len(net.skus.lane_site_names)
+    capacity = k.lane_site_capacity
+    asked = node_sum(requested * k.lane_volume, site, sites)
     over = asked > capacity
     if not over.any():
         return requested
@@ -344,12 +341,10 @@ def share_lane_capacity(net: Network, requested: np.ndarray) -> np.ndarray:
 def truck_fixed_cost(net: Network, shipped: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """With several SKUs, a lane's fixed cost is paid once per period in which any SKU
     ships on it: (ordering, transfer) per env [B]."""
-    layout = net.skus
-    sites, dtype = len(layout.lane_site_names), shipped.dtype
-    ships = (node_sum(shipped, layout.lane_site, sites) > 0).astype(dtype)
-    fixed = layout.lane_site_fixed_cost.astype(dtype)
-    is_transfer = layout.lane_site_is_transfer
-    return env_sum(ships, fixed * ~is_transfer), env_sum(ships, fixed * is_transfer)
+    k = net.typed(shipped.dtype)
+    sites = len(net.skus.lane_site_names)
+    ships = (node_sum(shipped, net.skus.lane_site, sites) > 0).astype(shipped.dtype)
+    return env_sum(ships, k.truck_ordering), env_sum(ships, k.truck_transfer)
 
 
 def transition(
