@@ -5,11 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from hypothesis import settings
 
 import experiments.params  # noqa: F401  (registers the entry points' schemas in Hydra's ConfigStore)
 from envs.network import Network
 from envs.noise import Noise
 from envs.transition import State, initial_state
+
+# Property tests draw the same examples on every run (`make test` is reproducible and a CI
+# run cannot fail by chance); `pytest --hypothesis-profile=explore` searches afresh.
+settings.register_profile("default", derandomize=True, database=None)
+settings.register_profile("explore", derandomize=False, max_examples=500)
+settings.load_profile("default")
 
 POISSON_5 = {"dist": "poisson", "mean": 5}
 

@@ -14,6 +14,7 @@ import math
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from envs import schema
 from envs.network import build_network
 from envs.schema import ConfigError
 
@@ -124,6 +125,22 @@ def put(cfg: dict, path: tuple, value) -> None:
     at(cfg, path[:-1])[path[-1]] = value
 
 
+def _schema_models(model: type) -> list[type]:
+    return [model] + [m for sub in model.__subclasses__() for m in _schema_models(sub)]
+
+
+# Every key some mapping of the schema accepts. A generated "unknown" key must be none of
+# them: hypothesis mines string constants from the code under test, so it does propose
+# real field names (``unit_cost`` on a lane that leaves it at its default).
+KNOWN_KEYS = frozenset(
+    name
+    for model in _schema_models(schema.StrictModel)
+    for field_name, field in model.model_fields.items()
+    for name in (field_name, field.alias)
+    if name
+)
+
+
 @st.composite
 def unknown_key(draw):
     cfg = copy.deepcopy(BASE)
@@ -131,7 +148,7 @@ def unknown_key(draw):
     mapping = at(cfg, where)
     key = draw(
         st.text("abcdefghijklmnopqrstuvwxyz_", min_size=1, max_size=12).filter(
-            lambda k: k not in mapping and k not in ("kind", "dist", "value", "support")
+            lambda k: k not in mapping and k not in KNOWN_KEYS
         )
     )
     mapping[key] = draw(st.integers(0, 5))
