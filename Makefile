@@ -18,11 +18,12 @@ $(STAMP): pyproject.toml
 benchmark: $(STAMP)
 	$(BIN)/python -m experiments.benchmark experiment=default
 
+# One pytest worker per core (pytest-xdist): each test is independent of the others.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto
 
 test-slow: $(STAMP)
-	$(BIN)/python -m pytest -q -m slow
+	$(BIN)/python -m pytest -q -n auto -m slow
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
