@@ -45,9 +45,13 @@ BACKENDS = ("numba", "numpy")
 # Action modes as the kernel sees them.
 _AS_QUANTITY, _SCALED_QUANTITY, _ORDER_UP_TO = 0, 1, 2
 _GUIDE_CELLS, _GUIDE_STEPS = GUIDE_CELLS, GUIDE_STEPS
+# Compiled once and cached on disk. Without numba's reference counting (``_nrt``): every
+# array the kernel touches belongs to the caller, and the atomic reference-count updates
+# of each array passed to an inlined helper or iterated over were half of a step's time.
+_JIT = {"cache": True, "error_model": "numpy", "_nrt": False}
 
 
-@numba.njit(cache=True, inline="always", error_model="numpy")
+@numba.njit(**_JIT, inline="always")
 def _sum_out(x, index_ptr, index_lanes, node, zero):
     """Sum of ``x`` over node's lanes in lane order, from zero (as ``np.add.at``)."""
     acc = zero
@@ -56,7 +60,7 @@ def _sum_out(x, index_ptr, index_lanes, node, zero):
     return acc
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(**_JIT)
 def _kernel(  # noqa: C901
     flags,
     ints,
@@ -73,6 +77,7 @@ def _kernel(  # noqa: C901
     landed_cost,
     zones,
     skus,
+    scratch,
 ):
     """One period of every env, writing into the ``out`` arrays (see ``CompiledStep``).
 
@@ -165,39 +170,39 @@ def _kernel(  # noqa: C901
     num_envs, num_lanes = action.shape
     num_nodes = on_hand0.shape[1]
     num_demand = demand_nodes.shape[0]
-    quantity = np.empty(num_lanes)
-    # Per-env scratch in the state dtype.
-    position = np.empty(num_nodes, dtype=on_hand0.dtype)
-    inbound = np.empty(num_nodes, dtype=on_hand0.dtype)
-    available = np.empty(num_nodes, dtype=on_hand0.dtype)
-    base = np.empty(num_lanes, dtype=on_hand0.dtype)
-    lane_cost = np.empty(num_lanes, dtype=on_hand0.dtype)
-    arriving = np.empty(num_lanes, dtype=on_hand0.dtype)
-    landed = np.empty(num_lanes, dtype=on_hand0.dtype)
-    req_row = np.empty(num_lanes, dtype=on_hand0.dtype)
-    ship = np.empty(num_lanes, dtype=on_hand0.dtype)
-    oh = np.empty(num_nodes, dtype=on_hand0.dtype)
-    dem_row = np.empty(num_demand)
-    lt_row = np.empty(num_lanes, dtype=np.int64)
-    wanted_row = np.empty(num_lanes, dtype=on_hand0.dtype)
-    node_ok = np.empty(num_nodes, dtype=np.bool_)
-    lane_ok = np.empty(num_lanes, dtype=np.bool_)
     num_zones = zone_backlog0.shape[1]
     own_points = num_demand - num_zones
-    supplier_left = np.empty(num_nodes, dtype=on_hand0.dtype)
-    shelf = np.empty(num_nodes, dtype=on_hand0.dtype)
-    taken_before = np.empty(num_nodes, dtype=on_hand0.dtype)
-    debit = np.empty(num_nodes, dtype=on_hand0.dtype)
-    zone_old = np.empty(num_zones, dtype=on_hand0.dtype)
-    zone_new = np.empty(num_zones, dtype=on_hand0.dtype)
-    zone_now = np.empty(num_zones, dtype=on_hand0.dtype)
-    zone_filled = np.empty(num_zones, dtype=on_hand0.dtype)
-    zone_sales = np.empty(num_zones, dtype=on_hand0.dtype)
-    num_sites = site_storage.shape[0]
     num_lane_sites = lane_site_capacity.shape[0]
-    site_room = np.empty(num_sites, dtype=on_hand0.dtype)
-    site_arriving = np.empty(num_sites, dtype=on_hand0.dtype)
-    lane_asked = np.empty(num_lane_sites, dtype=on_hand0.dtype)
+    # Per-env scratch, allocated once by CompiledStep (see _scratch): the kernel runs
+    # without numba's reference counting, so it allocates nothing itself.
+    (
+        position,
+        inbound,
+        available,
+        oh,
+        supplier_left,
+        shelf,
+        taken_before,
+        debit,
+        base,
+        lane_cost,
+        arriving,
+        landed,
+        req_row,
+        ship,
+        wanted_row,
+        zone_old,
+        zone_new,
+        zone_now,
+        zone_filled,
+        zone_sales,
+        site_room,
+        site_arriving,
+        lane_asked,
+    ) = scratch[0]
+    quantity, dem_row = scratch[1]
+    lt_row = scratch[2]
+    node_ok, lane_ok = scratch[3]
     num_stochastic = stochastic.shape[0]
     n_lead = num_stochastic if sample else 0
 
@@ -620,7 +625,7 @@ def _kernel(  # noqa: C901
                 obs[i, f] = final_obs[i, f]
 
 
-@numba.njit(cache=True, inline="always", error_model="numpy")
+@numba.njit(**_JIT, inline="always")
 def _receive(
     i,
     oh,
@@ -664,7 +669,7 @@ def _receive(
         overflow[i, n] += inbound[n] - kept
 
 
-@numba.njit(cache=True, inline="always", error_model="numpy")
+@numba.njit(**_JIT, inline="always")
 def _share_lane_capacity(req_row, lane_site, lane_volume, lane_site_capacity, asked, zero, tiny):
     """The SKUs' copies of a lane share its capacity in volume units
     (envs.transition.share_lane_capacity), in place on ``req_row``."""
@@ -679,7 +684,7 @@ def _share_lane_capacity(req_row, lane_site, lane_volume, lane_site_capacity, as
             req_row[e] = np.floor(req_row[e] * finite / max(asked[g], tiny))
 
 
-@numba.njit(cache=True, inline="always", error_model="numpy")
+@numba.njit(**_JIT, inline="always")
 def _observe(
     i, obs, on_hand, backlog, pipeline, period, node_up, lane_up, last_demand, inv_scale, layout
 ):
@@ -862,6 +867,7 @@ class CompiledStep:
             )
             self.num_features = len(layout.names)
         self._landed_cost, self._zones, self._skus = _feature_arrays(net, self.dtype)
+        self._scratch = _scratch(net, self.dtype)
         self._fresh = net.initial_on_hand.astype(self.dtype)
         self._no_uniforms = np.zeros((0, 0))
         self._tables = None
@@ -1010,12 +1016,29 @@ class CompiledStep:
                 ),
             ),
             self._skus,
+            self._scratch,
         )
         cost = Costs(*costs[:10])
         cost.total = costs[10]  # the kernel's sum, in the order of Costs.total
         if not self._flags[2]:
             return nxt, cost, flows, truncated, None, None
         return nxt, cost, flows, truncated, obs, final_obs if truncated.any() else None
+
+
+def _scratch(net: Network, dtype: np.dtype) -> tuple:
+    """The kernel's per-env working rows (``scratch``), overwritten env by env: 8 per node,
+    7 per lane, 5 per zone, 2 per SKU site and 1 per physical lane in the state dtype;
+    the lanes' quantities and the demands in float64; lead times; up flags."""
+    n, e = net.num_nodes, net.num_lanes
+    k = net.typed(dtype)
+    sites, lane_sites = len(k.site_storage), len(k.lane_site_capacity)
+    sizes = [n] * 8 + [e] * 7 + [net.num_zones] * 5 + [sites] * 2 + [lane_sites]
+    return (
+        tuple(np.empty(size, dtype=dtype) for size in sizes),
+        (np.empty(e), np.empty(net.num_demand_nodes)),
+        np.empty(e, dtype=np.int64),
+        (np.empty(n, dtype=bool), np.empty(e, dtype=bool)),
+    )
 
 
 def _feature_arrays(net: Network, dtype: np.dtype) -> tuple[tuple, tuple, tuple]:
