@@ -184,6 +184,8 @@ def _kernel(  # noqa: C901
         shelf,
         taken_before,
         debit,
+        sent,
+        units_out,
         base,
         lane_cost,
         arriving,
@@ -203,6 +205,8 @@ def _kernel(  # noqa: C901
     quantity, dem_row = scratch[1]
     lt_row = scratch[2]
     node_ok, lane_ok = scratch[3]
+    # What _receive needs to share storage between a site's SKUs (unused without SKUs).
+    sites = (has_skus, node_site, node_volume, site_storage, site_room, site_arriving)
     num_stochastic = stochastic.shape[0]
     n_lead = num_stochastic if sample else 0
 
@@ -253,8 +257,6 @@ def _kernel(  # noqa: C901
                 quantity[e] = np.rint(unit * scale[e])
             if mode == _ORDER_UP_TO:
                 # Inventory position: on-hand - backlog + in transit to the node.
-                for n in range(num_nodes):
-                    inbound[n] = zero
                 for e in range(num_lanes):
                     in_transit = zero
                     for s in range(slots[e]):
@@ -340,30 +342,16 @@ def _kernel(  # noqa: C901
 
         for e in range(num_lanes):
             shipped[i, e] = ship[e]
-        for n in range(num_nodes):
-            sent = zero if is_supplier[n] else _sum_out(ship, out_ptr, out_lanes, n, zero)
-            oh[n] = on_hand0[i, n] - sent
+        for n in range(num_nodes):  # units each node sends on its lanes (suppliers too)
+            sent[n] = _sum_out(ship, out_ptr, out_lanes, n, zero)
+            oh[n] = on_hand0[i, n] - (zero if is_supplier[n] else sent[n])
         # Lead time 0 lands at once.
         for e in range(num_lanes):
             landed[e] = ship[e] if instant[e] and lt_row[e] == 0 else zero
         for n in range(num_nodes):
             inbound[n] = _sum_out(landed, in_ptr, in_lanes, n, zero)
             overflow[i, n] = zero
-        _receive(
-            i,
-            oh,
-            inbound,
-            overflow,
-            storage_capacity,
-            has_skus,
-            node_site,
-            node_volume,
-            site_storage,
-            site_room,
-            site_arriving,
-            zero,
-            tiny,
-        )
+        _receive(i, oh, inbound, overflow, storage_capacity, sites, zero, tiny)
         # Pipeline advanced by one period; new shipments with lead time L >= 2 in slot L-2.
         # (Slots at and beyond slots[e] stay 0: the output pipeline starts zeroed.)
         for e in range(num_lanes):
@@ -398,11 +386,7 @@ def _kernel(  # noqa: C901
         if num_zones:
             # Suppliers drop-ship what their capacity has left after this period's orders.
             for n in range(num_nodes):
-                if is_supplier[n]:
-                    sent = _sum_out(ship, out_ptr, out_lanes, n, zero)
-                    supplier_left[n] = supplier_capacity[n] - sent
-                else:
-                    supplier_left[n] = zero
+                supplier_left[n] = supplier_capacity[n] - sent[n] if is_supplier[n] else zero
             for z in range(num_zones):
                 zone_new[z] = zone_backlog0[i, z, 0]
                 zone_old[z] = zone_backlog0[i, z, 1]
@@ -492,14 +476,14 @@ def _kernel(  # noqa: C901
         if charges_nodes:
             # Units shipped out of each node: on lanes, to its own customers, to zones.
             for n in range(num_nodes):
-                inbound[n] = _sum_out(ship, out_ptr, out_lanes, n, zero)
+                units_out[n] = sent[n]
             for d in range(own_points):
-                inbound[demand_nodes[d]] += sales[i, d]
+                units_out[demand_nodes[d]] += sales[i, d]
             for f in range(ful_zone.shape[0]):
-                inbound[ful_source[f]] += fulfilled[i, f]
+                units_out[ful_source[f]] += fulfilled[i, f]
                 fulfilment += fulfilled[i, f] * ful_unit_cost[f]
             for n in handling_nodes:
-                handling += inbound[n] * handling_cost[n]
+                handling += units_out[n] * handling_cost[n]
             facility = facility_cost[0]
         if has_skus:
             # One truck per physical lane: its fixed cost once per period in which it ships.
@@ -519,21 +503,7 @@ def _kernel(  # noqa: C901
         # ---- 5. advance to t+1: arrivals land (overflow disposed of), disruptions switch
         for n in range(num_nodes):
             inbound[n] = _sum_out(arriving, in_ptr, in_lanes, n, zero)
-        _receive(
-            i,
-            oh,
-            inbound,
-            overflow,
-            storage_capacity,
-            has_skus,
-            node_site,
-            node_volume,
-            site_storage,
-            site_room,
-            site_arriving,
-            zero,
-            tiny,
-        )
+        _receive(i, oh, inbound, overflow, storage_capacity, sites, zero, tiny)
         overflow_cost_sum = zero
         for n in overflow_nodes:
             overflow_cost_sum += overflow[i, n] * overflow_cost[n]
@@ -626,23 +596,11 @@ def _kernel(  # noqa: C901
 
 
 @numba.njit(**_JIT, inline="always")
-def _receive(
-    i,
-    oh,
-    inbound,
-    overflow,
-    storage_capacity,
-    has_skus,
-    node_site,
-    node_volume,
-    site_storage,
-    site_room,
-    site_arriving,
-    zero,
-    tiny,
-):
+def _receive(i, oh, inbound, overflow, storage_capacity, sites, zero, tiny):
     """Land ``inbound`` per node on ``oh``; what does not fit is added to ``overflow[i]``
-    (envs.transition._receive: per node, or per physical site in volume units with SKUs)."""
+    (envs.transition._receive: per node, or per physical site in volume units with SKUs;
+    ``sites`` is (has_skus, node_site, node_volume, site_storage) and two scratch rows)."""
+    has_skus, node_site, node_volume, site_storage, site_room, site_arriving = sites
     num_nodes = oh.shape[0]
     if not has_skus:
         for n in range(num_nodes):
@@ -1026,13 +984,13 @@ class CompiledStep:
 
 
 def _scratch(net: Network, dtype: np.dtype) -> tuple:
-    """The kernel's per-env working rows (``scratch``), overwritten env by env: 8 per node,
+    """The kernel's per-env working rows (``scratch``), overwritten env by env: 10 per node,
     7 per lane, 5 per zone, 2 per SKU site and 1 per physical lane in the state dtype;
     the lanes' quantities and the demands in float64; lead times; up flags."""
     n, e = net.num_nodes, net.num_lanes
     k = net.typed(dtype)
     sites, lane_sites = len(k.site_storage), len(k.lane_site_capacity)
-    sizes = [n] * 8 + [e] * 7 + [net.num_zones] * 5 + [sites] * 2 + [lane_sites]
+    sizes = [n] * 10 + [e] * 7 + [net.num_zones] * 5 + [sites] * 2 + [lane_sites]
     return (
         tuple(np.empty(size, dtype=dtype) for size in sizes),
         (np.empty(e), np.empty(net.num_demand_nodes)),
