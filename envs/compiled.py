@@ -30,6 +30,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
+from dataclasses import dataclass
 
 import numba
 import numpy as np
@@ -353,8 +354,11 @@ def _kernel(  # noqa: C901
             overflow[i, n] = zero
         _receive(i, oh, inbound, overflow, storage_capacity, sites, zero, tiny)
         # Pipeline advanced by one period; new shipments with lead time L >= 2 in slot L-2.
-        # (Slots at and beyond slots[e] stay 0: the output pipeline starts zeroed.)
+        # (Slots beyond slots[e] are never written: the output pipeline starts zeroed. The
+        # last used slot is cleared here, so reused output buffers need no clearing.)
         for e in range(num_lanes):
+            if slots[e] > 0:
+                pipeline[i, e, slots[e] - 1] = zero
             for s in range(slots[e] - 1):
                 pipeline[i, e, s] = pipeline0[i, e, s + 1]
             lt = lt_row[e]
@@ -696,6 +700,53 @@ def keep_freed_memory() -> bool:
     return bool(ok)
 
 
+@dataclass
+class StepBuffers:
+    """The arrays one compiled step writes (``CompiledStep.buffers``): the next state, the
+    flows, the costs (``rows`` [11, B]: the ten components and the total, which ``costs``
+    views), the truncation flags and the final observations."""
+
+    state: State
+    flows: Flows
+    costs: Costs
+    rows: np.ndarray
+    truncated: np.ndarray
+    final_obs: np.ndarray
+    _written: tuple | None = None
+
+    def written(self, no_held: np.ndarray) -> tuple[tuple, tuple, tuple]:
+        """The kernel's ``out`` arrays before and after ``obs``, and the zone arrays it
+        writes (built once: the arrays stay the same)."""
+        if self._written is None:
+            nxt, flows = self.state, self.flows
+            self._written = (
+                (
+                    nxt.on_hand,
+                    nxt.backlog,
+                    nxt.pipeline,
+                    nxt.period,
+                    nxt.node_up,
+                    nxt.lane_up,
+                    nxt.last_demand,
+                    flows.requested,
+                    flows.clipped,
+                    flows.shipped,
+                    flows.received,
+                    flows.overflow,
+                    flows.demand,
+                    flows.sales,
+                    flows.filled,
+                    flows.lost,
+                    flows.backlog,
+                    self.rows,
+                    self.truncated,
+                ),
+                (self.final_obs, flows.held if flows.held is not None else no_held),
+                (nxt.zone_backlog, flows.fulfilled, flows.zone_lead_time),
+            )
+        return self._written
+
+
 class CompiledStep:
     """The fused step of B envs of one network (the ``numba`` backend of ``Simulator``).
 
@@ -828,8 +879,15 @@ class CompiledStep:
         self._scratch = _scratch(net, self.dtype)
         self._fresh = net.initial_on_hand.astype(self.dtype)
         self._no_uniforms = np.zeros((0, 0))
+        self._no_held = np.empty((0, net.num_nodes), self.dtype)
         self._tables = None
-        self._no_noise = Noise(np.zeros((0, 0)), np.zeros((0, 0), dtype=np.int64))
+        # The noise arrays passed when the kernel draws the noise itself (all empty).
+        self._no_noise = (
+            np.zeros((0, 0)),
+            np.zeros((0, 0), dtype=np.int64),
+            self._no_uniforms,
+            self._no_uniforms,
+        )
         i0, f0 = np.zeros(1, dtype=np.int64), np.zeros(1)
         self._no_sampler = (
             False,
@@ -840,31 +898,15 @@ class CompiledStep:
             (i0[:0], np.zeros((0, 0)), np.zeros((0, 1), dtype=np.int64), i0),
         )
 
-    def __call__(
-        self, state: State, action: np.ndarray, noise: Noise | NoiseStream
-    ) -> tuple[State, Costs, Flows, np.ndarray, np.ndarray | None, np.ndarray | None]:
-        """One period of every env: ``(next_state, costs, flows, truncated, obs, final_obs)``.
-
-        ``action`` [B, E] is in the action map's mode (float64, already validated finite);
-        ``noise`` is this period's draws, or the stream to draw them from (in the kernel,
-        where the demand model allows: no trace, no copula). ``next_state`` is after the
-        autoreset; ``obs`` is None without a layout and ``final_obs`` None unless some
-        env's episode ended.
-        """
-        b, n, e, d = (
-            state.num_envs,
-            self.net.num_nodes,
-            self.net.num_lanes,
-            state.last_demand.shape[1],
-        )
-        z = self.net.num_zones
+    def buffers(self, num_envs: int) -> StepBuffers:
+        """Fresh arrays for one step's outputs (state, flows, costs) of ``num_envs`` envs."""
+        b, n, e = num_envs, self.net.num_nodes, self.net.num_lanes
+        d, z = self.net.num_demand_nodes, self.net.num_zones
         dt = self.dtype
-        if state.on_hand.dtype != dt:
-            raise ValueError(f"state: dtype {state.on_hand.dtype} differs from the step's {dt}")
-        nxt = State(
+        state = State(
             on_hand=np.empty((b, n), dt),
             backlog=np.empty((b, n), dt),
-            pipeline=np.zeros(state.pipeline.shape, dt),
+            pipeline=np.zeros((b, e, self.net.pipeline_length), dt),
             period=np.empty(b, np.int64),
             node_up=np.empty((b, n), bool),
             lane_up=np.empty((b, e), bool),
@@ -886,11 +928,40 @@ class CompiledStep:
             zone_lead_time=np.empty((b, z, 3), dt) if z else None,
             held=np.empty((b, n), dt) if self.net.skus is not None else None,
         )
-        costs = np.empty((11, b), dt)
-        truncated = np.empty(b, bool)
+        rows = np.empty((11, b), dt)
+        costs = Costs(*rows[:10])
+        costs.total = rows[10]  # the kernel's sum, in the order of Costs.total
         f = self.num_features
-        obs = np.empty((b, f), np.float32)
-        final_obs = np.empty((b, f), np.float32)
+        return StepBuffers(
+            state, flows, costs, rows, np.empty(b, bool), np.empty((b, f), np.float32)
+        )
+
+    def __call__(
+        self,
+        state: State,
+        action: np.ndarray,
+        noise: Noise | NoiseStream,
+        out: StepBuffers | None = None,
+    ) -> tuple[State, Costs, Flows, np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """One period of every env: ``(next_state, costs, flows, truncated, obs, final_obs)``.
+
+        ``action`` [B, E] is in the action map's mode (float64, already validated finite);
+        ``noise`` is this period's draws, or the stream to draw them from (in the kernel,
+        where the demand model allows: no trace, no copula). ``next_state`` is after the
+        autoreset; ``obs`` is None without a layout and ``final_obs`` None unless some
+        env's episode ended. ``out`` (from ``buffers``, not ``state``'s own) is written
+        instead of fresh arrays, and ``next_state``, ``costs``, ``flows`` and ``truncated``
+        are its arrays; ``obs`` and ``final_obs`` are always new arrays.
+        """
+        b = state.num_envs
+        dt = self.dtype
+        if state.on_hand.dtype != dt:
+            raise ValueError(f"state: dtype {state.on_hand.dtype} differs from the step's {dt}")
+        reused = out is not None
+        if out is None:
+            out = self.buffers(b)
+        nxt, flows, truncated = out.state, out.flows, out.truncated
+        obs = np.empty((b, self.num_features), np.float32)
         sampler = self._no_sampler
         if isinstance(noise, NoiseStream):
             if self._tables is None:  # constants of the network: built on first use
@@ -902,14 +973,36 @@ class CompiledStep:
                 buffer, cursor = noise.next_uniforms()
                 n_demand = noise.num_demand_uniforms
                 sampler = (True, buffer, cursor, n_demand, demand_tables, lead_tables)
-                noise = self._no_noise
-        if sampler[0]:
-            switches = self.net.has_disruptions
+        if sampler[0]:  # the kernel draws the noise: no arrays of it to pass
+            flags = self._flags  # disruptions switch exactly where the network has them
+            drawn = (np.ascontiguousarray(action, dtype=np.float64), *self._no_noise)
         else:
             switches = noise.node_disruption is not None
-        node_u = noise.node_disruption if noise.node_disruption is not None else self._no_uniforms
-        lane_u = noise.lane_disruption if noise.lane_disruption is not None else self._no_uniforms
-        flags = self._flags[:4] + (self._flags[4] and switches,) + self._flags[5:]
+            flags = self._flags[:4] + (self._flags[4] and switches,) + self._flags[5:]
+            no = self._no_uniforms
+            node_u = noise.node_disruption if switches else no
+            lane_u = noise.lane_disruption if noise.lane_disruption is not None else no
+            drawn = (
+                np.ascontiguousarray(action, dtype=np.float64),
+                np.ascontiguousarray(noise.demand, dtype=np.float64),
+                np.ascontiguousarray(noise.lead_time, dtype=np.int64),
+                np.ascontiguousarray(node_u, dtype=np.float64),
+                np.ascontiguousarray(lane_u, dtype=np.float64),
+            )
+        # The state as the kernel reads it (a step's own arrays are C-contiguous already;
+        # another layout would only make numba compile a second specialisation).
+        state0 = (
+            state.on_hand,
+            state.backlog,
+            state.pipeline,
+            state.period,
+            state.node_up,
+            state.lane_up,
+        )
+        written = out.written(self._no_held)
+        zones = self._zones
+        if self.net.num_zones:
+            zones = (zones[0], zones[1], (state.zone_backlog, *written[2]))
         _kernel(
             flags,
             self._ints,
@@ -918,69 +1011,22 @@ class CompiledStep:
             self._probs,
             self._action_map,
             self._layout,
-            tuple(
-                np.ascontiguousarray(x)
-                for x in (
-                    state.on_hand,
-                    state.backlog,
-                    state.pipeline,
-                    state.period,
-                    state.node_up,
-                    state.lane_up,
-                )
-            ),
+            state0,
             self._fresh,
-            (
-                np.ascontiguousarray(action, dtype=np.float64),
-                np.ascontiguousarray(noise.demand, dtype=np.float64),
-                np.ascontiguousarray(noise.lead_time, dtype=np.int64),
-                np.ascontiguousarray(node_u, dtype=np.float64),
-                np.ascontiguousarray(lane_u, dtype=np.float64),
-            ),
+            drawn,
             sampler,
-            (
-                nxt.on_hand,
-                nxt.backlog,
-                nxt.pipeline,
-                nxt.period,
-                nxt.node_up,
-                nxt.lane_up,
-                nxt.last_demand,
-                flows.requested,
-                flows.clipped,
-                flows.shipped,
-                flows.received,
-                flows.overflow,
-                flows.demand,
-                flows.sales,
-                flows.filled,
-                flows.lost,
-                flows.backlog,
-                costs,
-                truncated,
-                obs,
-                final_obs,
-                flows.held if flows.held is not None else np.empty((0, n), dt),
-            ),
+            written[0] + (obs,) + written[1],
             self._landed_cost,
-            (
-                self._zones[0],
-                self._zones[1],
-                (
-                    np.ascontiguousarray(state.zone_backlog) if z else self._zones[2],
-                    nxt.zone_backlog if z else self._zones[2],
-                    flows.fulfilled if z else self._zones[3],
-                    flows.zone_lead_time if z else self._zones[2],
-                ),
-            ),
+            zones,
             self._skus,
             self._scratch,
         )
-        cost = Costs(*costs[:10])
-        cost.total = costs[10]  # the kernel's sum, in the order of Costs.total
         if not self._flags[2]:
-            return nxt, cost, flows, truncated, None, None
-        return nxt, cost, flows, truncated, obs, final_obs if truncated.any() else None
+            return nxt, out.costs, flows, truncated, None, None
+        if not truncated.any():
+            return nxt, out.costs, flows, truncated, obs, None
+        final_obs = out.final_obs
+        return nxt, out.costs, flows, truncated, obs, final_obs.copy() if reused else final_obs
 
 
 def _scratch(net: Network, dtype: np.dtype) -> tuple:
@@ -1000,9 +1046,9 @@ def _scratch(net: Network, dtype: np.dtype) -> tuple:
 
 
 def _feature_arrays(net: Network, dtype: np.dtype) -> tuple[tuple, tuple, tuple]:
-    """The kernel's ``landed_cost``, ``zones`` and ``skus`` arguments (without the per-call
-    state and output arrays of the zones): empty arrays where the network has none, so
-    every network shares one compiled specialisation per dtype."""
+    """The kernel's ``landed_cost``, ``zones`` and ``skus`` arguments (the zones' per-call
+    state and output arrays as empty stand-ins): empty arrays where the network has none,
+    so every network shares one compiled specialisation per dtype."""
     k = net.typed(dtype)
     no_int, no_float = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=dtype)
     kinds = {"node": 0, "lane": 1}
@@ -1038,8 +1084,14 @@ def _feature_arrays(net: Network, dtype: np.dtype) -> tuple[tuple, tuple, tuple]
             k.fulfilment_unit_cost,
             k.is_backlog[net.own_demand_points :].copy(),
         ),
-        np.zeros((0, 0, 2), dtype=dtype),  # stand-ins for the zone state and flows
-        np.zeros((0, 0), dtype=dtype),
+        # Stand-ins for the zone state and flows (the zone backlog before and after the
+        # step, the units fulfilled, the lead-time buckets), replaced per call with zones.
+        (
+            np.zeros((0, 0, 2), dtype=dtype),
+            np.zeros((0, 0, 2), dtype=dtype),
+            np.zeros((0, 0), dtype=dtype),
+            np.zeros((0, 0, 2), dtype=dtype),
+        ),
     )
     layout = net.skus
     if layout is None:
@@ -1068,6 +1120,10 @@ def transition(
     """``envs.transition.transition`` compiled: same arguments, same numbers."""
     action = check_action(net, action, np.float64)
     dtype = np.dtype(state.on_hand.dtype)
+    # Any state a caller built: C-contiguous, as the kernel's one specialisation reads it.
+    state = State(
+        **{k: None if v is None else np.ascontiguousarray(v) for k, v in vars(state).items()}
+    )
     # The step's constant arrays are built once per network and dtype, not every period.
     step = net.derived(f"compiled_step/{dtype}", lambda: CompiledStep(net, dtype))
     nxt, costs, flows, _, _, _ = step(state, action, noise)

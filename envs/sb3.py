@@ -10,7 +10,9 @@ bootstraps from the terminal observation).
 Per-env info dicts are kept small (building B dicts per step is the one per-env
 loop SB3 forces on us); the full cost breakdown and flows of the last step are in
 ``last_info`` (arrays with the batch axis first), which callbacks read through
-``get_attr("last_info")``.
+``get_attr("last_info")``. Its arrays are the simulator's reused step buffers
+(``Simulator(reuse_buffers=True)``): valid for this step and the next, then overwritten;
+copy what must be kept longer.
 """
 
 from __future__ import annotations
@@ -37,7 +39,17 @@ class InventoryNetworkSB3VecEnv(SimulatorView, VecEnv):
         seed: int | None = None,
         backend: str = "numba",
     ):
-        self.sim = Simulator(network, num_envs, episode_length, action_mode, seed, backend=backend)
+        # SB3 copies what it keeps (observations into its buffers, KPIs into sums), so the
+        # step's arrays are reused; ``last_info`` is overwritten two steps later.
+        self.sim = Simulator(
+            network,
+            num_envs,
+            episode_length,
+            action_mode,
+            seed,
+            backend=backend,
+            reuse_buffers=True,
+        )
         self.render_mode = None
         self.last_info: dict[str, np.ndarray] = {}
         self._actions: np.ndarray | None = None
@@ -60,7 +72,7 @@ class InventoryNetworkSB3VecEnv(SimulatorView, VecEnv):
         for i in np.flatnonzero(dones):
             infos[i]["terminal_observation"] = result.final_obs[i]
             infos[i]["TimeLimit.truncated"] = bool(result.truncated[i] and not result.terminated[i])
-        return result.obs, result.reward.astype(np.float32), dones, infos
+        return result.obs, result.reward.astype(np.float32, copy=False), dones, infos
 
     def close(self) -> None:
         pass

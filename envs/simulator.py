@@ -41,6 +41,8 @@ class StepResult:
     costs: Costs
     flows: Flows
     final_obs: np.ndarray | None
+    info: dict[str, np.ndarray] | None = None
+    """``step_info`` of this result, when the simulator keeps it (reused buffers)."""
 
 
 class Simulator:
@@ -60,6 +62,11 @@ class Simulator:
         backend: ``numba`` (default, the compiled step of ``envs.compiled``) or ``numpy``
             (the reference modules); both give the same numbers, on every network
             (zones, landed costs, outages and several SKUs included).
+        reuse_buffers: with the ``numba`` backend, write each step into one of two sets of
+            arrays allocated once, in turn, instead of fresh ones: a step's costs, flows
+            and info stay valid until the step after next, and are then overwritten
+            (``obs``, ``reward`` and ``final_obs`` are always new). For a front end whose
+            consumer copies what it keeps (the SB3 VecEnv); the same numbers either way.
     """
 
     def __init__(
@@ -72,6 +79,7 @@ class Simulator:
         first_env: int = 0,
         dtype: np.dtype = np.float32,
         backend: str = "numba",
+        reuse_buffers: bool = False,
     ):
         if int(num_envs) < 1:
             raise ValueError(f"num_envs: must be >= 1, got {num_envs!r}")
@@ -96,6 +104,14 @@ class Simulator:
             if self.backend == "numba"
             else None
         )
+        # Two sets, used in turn: a step reads the state the previous one wrote.
+        self._buffers = (
+            [self._compiled.buffers(self.num_envs) for _ in range(2)]
+            if reuse_buffers and self._compiled is not None
+            else None
+        )
+        self._infos: list[dict[str, np.ndarray] | None] = [None, None]
+        self._turn = 0
 
     def reset(self, seed: int | None = None) -> np.ndarray:
         """Start every env's episode; with ``seed``, restart the noise streams too."""
@@ -131,10 +147,13 @@ class Simulator:
         # The same checks as the numpy path (ActionMap.check), before the noise is drawn.
         action = self.actions.check(action, self.num_envs)
         # The kernel draws this period's noise from the streams' uniforms itself.
-        step = self._compiled(self.state, action, self.noise)
+        turn, out = self._turn, None
+        if self._buffers is not None:
+            out, self._turn = self._buffers[turn], 1 - turn
+        step = self._compiled(self.state, action, self.noise, out)
         state, costs, flows, truncated, obs, final_obs = step
         self.state = state
-        return StepResult(
+        result = StepResult(
             obs=obs,
             reward=-costs.total,
             terminated=self._no.copy(),
@@ -143,6 +162,11 @@ class Simulator:
             flows=flows,
             final_obs=final_obs,
         )
+        if out is not None:  # the info dict's arrays are the buffers': built once per set
+            if self._infos[turn] is None:
+                self._infos[turn] = step_info(result)
+            result.info = self._infos[turn]
+        return result
 
 
 class SimulatorView:
@@ -164,6 +188,8 @@ class SimulatorView:
 def step_info(result: StepResult) -> dict[str, np.ndarray]:
     """Per-step info as arrays with the batch axis first: ``cost/<component>`` [B] and the
     flows [B, D], [B, E] or [B, N] (see ``envs.transition.Flows``)."""
+    if result.info is not None:
+        return result.info
     info: dict[str, np.ndarray] = {f"cost/{k}": v for k, v in result.costs.as_dict().items()}
     f = result.flows
     info.update(

@@ -40,24 +40,36 @@ def assert_same(a, b, where: str) -> None:
 def assert_same_steps(net, mode: str, dtype, num_envs: int, steps: int, episode: int, seed: int):
     kw = dict(episode_length=episode, action_mode=mode, seed=seed, dtype=dtype)
     fast = Simulator(net, num_envs, backend="numba", **kw)
+    reused = Simulator(net, num_envs, backend="numba", reuse_buffers=True, **kw)
     ref = Simulator(net, num_envs, backend="numpy", **kw)
     space = fast.actions.space
     space.seed(seed)
+    previous = None
     for t in range(steps):
         action = np.stack([space.sample() for _ in range(num_envs)]).astype(float)
         if mode in ("quantity", "order_up_to"):
             action *= 1.2  # beyond [-1, 1] too: the map clips
-        a, b = fast.step(action), ref.step(action)
-        where = f"{mode} step {t}"
-        for name in ("obs", "reward", "terminated", "truncated"):
-            assert_array_equal(getattr(a, name), getattr(b, name), err_msg=f"{where}: {name}")
-        assert (a.final_obs is None) == (b.final_obs is None), where
-        if a.final_obs is not None:
-            assert_array_equal(a.final_obs, b.final_obs, err_msg=f"{where}: final_obs")
-        assert_same(a.flows, b.flows, where)
-        assert_same(fast.state, ref.state, where)
-        for name, value in a.costs.as_dict().items():
-            assert_array_equal(value, b.costs.as_dict()[name], err_msg=f"{where}: cost {name}")
+        b = ref.step(action)
+        for sim in (fast, reused):
+            a = sim.step(action)
+            where = f"{mode} step {t}" + (" (reused buffers)" if sim is reused else "")
+            for name in ("obs", "reward", "terminated", "truncated"):
+                assert_array_equal(
+                    getattr(a, name), getattr(b, name), err_msg=f"{where}: {name}"
+                )
+            assert (a.final_obs is None) == (b.final_obs is None), where
+            if a.final_obs is not None:
+                assert_array_equal(a.final_obs, b.final_obs, err_msg=f"{where}: final_obs")
+            assert_same(a.flows, b.flows, where)
+            assert_same(sim.state, ref.state, where)
+            for name, value in a.costs.as_dict().items():
+                expected = b.costs.as_dict()[name]
+                assert_array_equal(value, expected, err_msg=f"{where}: cost {name}")
+        # A reused step's outputs stay valid through the next step.
+        if previous is not None:
+            kept, copied = previous
+            assert_same(kept, copied, f"{mode} step {t}: the previous step's flows")
+        previous = (a.flows, copy.deepcopy(a.flows))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
