@@ -1023,7 +1023,7 @@ class CompiledStep:
         )
         if not self._flags[2]:
             return nxt, out.costs, flows, truncated, None, None
-        if not truncated.any():
+        if not np.count_nonzero(truncated):  # (ndarray.any is a Python-level wrapper)
             return nxt, out.costs, flows, truncated, obs, None
         final_obs = out.final_obs
         return nxt, out.costs, flows, truncated, obs, final_obs.copy() if reused else final_obs

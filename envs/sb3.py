@@ -69,7 +69,7 @@ class InventoryNetworkSB3VecEnv(SimulatorView, VecEnv):
         self.last_info = step_info(result)
         dones = result.terminated | result.truncated
         infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
-        for i in np.flatnonzero(dones):
+        for i in dones.nonzero()[0]:
             infos[i]["terminal_observation"] = result.final_obs[i]
             infos[i]["TimeLimit.truncated"] = bool(result.truncated[i] and not result.terminated[i])
         return result.obs, result.reward.astype(np.float32, copy=False), dones, infos

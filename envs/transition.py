@@ -225,7 +225,7 @@ def check_action(
             f"action: expected shape [{rows}, {net.num_lanes}] (num_envs x one entry per lane "
             f"{list(net.lane_names)}), got {list(action.shape)}"
         )
-    if not np.isfinite(action).all():
+    if not np.logical_and.reduce(np.isfinite(action), axis=None):
         env, lane = np.argwhere(~np.isfinite(action))[0]
         raise ValueError(
             f"action: non-finite value {float(action[env, lane])!r} for lane "
