@@ -101,37 +101,22 @@ def _kernel(  # noqa: C901
     # Several SKUs (envs.skus): each node and lane copy's physical site and volume.
     has_skus, node_site, node_volume, site_storage, lane_site, lane_volume = skus[0]
     lane_site_capacity, truck_ordering, truck_transfer = skus[1]
-    (
-        lane_source,
-        lane_destination,
-        is_supplier,
-        demand_nodes,
-        out_ptr,
-        out_lanes,
-        in_ptr,
-        in_lanes,
-        instant,
-    ) = ints
-    (
-        lane_capacity,
-        supplier_capacity,
-        storage_capacity,
-        holding_cost,
-        overflow_cost,
-        backlog_penalty,
-        lost_penalty,
-        is_backlog,
-        fixed_cost,
-        unit_cost,
-        is_replenishment,
-        is_transfer,
-        in_transit_holding,
-        scalars,
-    ) = consts
+    # Arrays of one length come as the rows of one matrix: numba unboxes every array
+    # argument on every call (~90 ns each), and a row is the same contiguous 1-D array.
+    lane_index, node_ptr, is_supplier, demand_nodes, instant = ints
+    lane_destination, out_lanes, in_lanes = lane_index[0], lane_index[1], lane_index[2]
+    out_ptr, in_ptr = node_ptr[0], node_ptr[1]
+    per_node, per_point, per_lane, scalars = consts
+    supplier_capacity, storage_capacity = per_node[0], per_node[1]
+    holding_cost, overflow_cost = per_node[2], per_node[3]
+    backlog_penalty, lost_penalty, is_backlog = per_point[0], per_point[1], per_point[2]
+    lane_capacity, fixed_cost, unit_cost = per_lane[0], per_lane[1], per_lane[2]
+    is_replenishment, is_transfer, in_transit_holding = per_lane[3], per_lane[4], per_lane[5]
     # Slots that can hold units per lane, and the entries with a nonzero cost weight: a
     # zero-weight term adds +0.0 to an index-order sum, so skipping it keeps the bits.
     slots, holding_nodes, overflow_nodes, backlog_d, lost_d, paid_lanes, repl, trans = nonzero
-    node_failure, node_recovery, lane_failure, lane_recovery = probs
+    node_failure, node_recovery = probs[0][0], probs[0][1]
+    lane_failure, lane_recovery = probs[1][0], probs[1][1]
     scale, transfer_lane, rank_ptr, rank_lanes = action_map
     on_hand0, backlog0, pipeline0, period0, node_up0, lane_up0 = state0
     initial_on_hand = fresh
@@ -142,30 +127,13 @@ def _kernel(  # noqa: C901
     sample, buffer, cursor, n_demand = sampler[0], sampler[1], sampler[2], sampler[3]
     cdf, offsets, lengths, guide, wide, first_row, node_period = sampler[4]
     stochastic, lead_steps, lead_support, base_lead = sampler[5]
-    (
-        on_hand,
-        backlog,
-        pipeline,
-        period,
-        node_up,
-        lane_up,
-        last_demand,
-        requested,
-        clipped,
-        shipped,
-        received,
-        overflow,
-        flow_demand,
-        sales,
-        filled,
-        lost,
-        flow_backlog,
-        costs,
-        truncated,
-        obs,
-        final_obs,
-        held,
-    ) = out
+    # The outputs of one length per env, likewise: rows of one block each (CompiledStep.buffers).
+    (node_out, pipeline, period, node_up, lane_up, point_out, lane_out) = out[:7]
+    costs, truncated, obs, final_obs, held = out[7:]
+    on_hand, backlog, overflow = node_out[0], node_out[1], node_out[2]
+    last_demand, flow_demand, sales = point_out[0], point_out[1], point_out[2]
+    filled, lost, flow_backlog = point_out[3], point_out[4], point_out[5]
+    requested, clipped, shipped, received = lane_out[0], lane_out[1], lane_out[2], lane_out[3]
 
     zero, tiny, one, inv_scale = scalars[0], scalars[1], scalars[2], scalars[3]
     num_envs, num_lanes = action.shape
@@ -176,33 +144,16 @@ def _kernel(  # noqa: C901
     num_lane_sites = lane_site_capacity.shape[0]
     # Per-env scratch, allocated once by CompiledStep (see _scratch): the kernel runs
     # without numba's reference counting, so it allocates nothing itself.
-    (
-        position,
-        inbound,
-        available,
-        oh,
-        supplier_left,
-        shelf,
-        taken_before,
-        debit,
-        sent,
-        units_out,
-        base,
-        lane_cost,
-        arriving,
-        landed,
-        req_row,
-        ship,
-        wanted_row,
-        zone_old,
-        zone_new,
-        zone_now,
-        zone_filled,
-        zone_sales,
-        site_room,
-        site_arriving,
-        lane_asked,
-    ) = scratch[0]
+    node_rows, lane_rows, zone_rows, site_rows, lane_site_rows = scratch[0]
+    position, inbound, available, oh = node_rows[0], node_rows[1], node_rows[2], node_rows[3]
+    supplier_left, shelf, taken_before = node_rows[4], node_rows[5], node_rows[6]
+    debit, sent, units_out = node_rows[7], node_rows[8], node_rows[9]
+    base, lane_cost, arriving, landed = lane_rows[0], lane_rows[1], lane_rows[2], lane_rows[3]
+    req_row, ship, wanted_row = lane_rows[4], lane_rows[5], lane_rows[6]
+    zone_old, zone_new, zone_now = zone_rows[0], zone_rows[1], zone_rows[2]
+    zone_filled, zone_sales = zone_rows[3], zone_rows[4]
+    site_room, site_arriving = site_rows[0], site_rows[1]
+    lane_asked = lane_site_rows[0]
     quantity, dem_row = scratch[1]
     lt_row = scratch[2]
     node_ok, lane_ok = scratch[3]
@@ -712,6 +663,10 @@ class StepBuffers:
     rows: np.ndarray
     truncated: np.ndarray
     final_obs: np.ndarray
+    blocks: tuple[np.ndarray, np.ndarray, np.ndarray]
+    """Per node (on-hand, backlog, overflow), per demand point (last demand, demand, sales,
+    filled, lost, backlog) and per lane (requested, clipped, shipped, received): [K, B, ·]
+    blocks whose rows are the arrays of ``state`` and ``flows``."""
     _written: tuple | None = None
 
     def written(self, no_held: np.ndarray) -> tuple[tuple, tuple, tuple]:
@@ -719,25 +674,16 @@ class StepBuffers:
         writes (built once: the arrays stay the same)."""
         if self._written is None:
             nxt, flows = self.state, self.flows
+            node_out, point_out, lane_out = self.blocks
             self._written = (
                 (
-                    nxt.on_hand,
-                    nxt.backlog,
+                    node_out,
                     nxt.pipeline,
                     nxt.period,
                     nxt.node_up,
                     nxt.lane_up,
-                    nxt.last_demand,
-                    flows.requested,
-                    flows.clipped,
-                    flows.shipped,
-                    flows.received,
-                    flows.overflow,
-                    flows.demand,
-                    flows.sales,
-                    flows.filled,
-                    flows.lost,
-                    flows.backlog,
+                    point_out,
+                    lane_out,
                     self.rows,
                     self.truncated,
                 ),
@@ -787,32 +733,33 @@ class CompiledStep:
         instant = np.zeros(net.num_lanes, dtype=bool)
         instant[net.instant_lanes] = True
         self._ints = (
-            net.lane_source.astype(np.int64),
-            net.lane_destination.astype(np.int64),
+            np.stack(
+                [
+                    net.lane_destination.astype(np.int64),
+                    net.lanes_out.lanes.astype(np.int64),
+                    net.lanes_in.lanes.astype(np.int64),
+                ]
+            ),
+            np.stack([net.lanes_out.ptr, net.lanes_in.ptr]).astype(np.int64),
             net.is_supplier.astype(bool),
             net.demand_nodes.astype(np.int64),
-            net.lanes_out.ptr,
-            net.lanes_out.lanes,
-            net.lanes_in.ptr,
-            net.lanes_in.lanes,
             instant,
         )
         scale = 1.0 if layout is None else layout.scale
         scalars = np.array([0.0, 1e-12, 1.0, 1.0 / scale], dtype=self.dtype)
-        self._consts = (
-            k.lane_capacity,
-            k.supplier_capacity,
-            k.storage_capacity,
-            k.holding_cost,
-            k.overflow_cost,
-            k.backlog_penalty,
-            k.lost_penalty,
-            k.is_backlog,
-            k.fixed_cost,
-            k.unit_cost,
-            k.is_replenishment,
-            k.is_transfer,
-            k.in_transit_holding,
+        self._consts = (  # one matrix per length: rows per node, per demand point, per lane
+            np.stack([k.supplier_capacity, k.storage_capacity, k.holding_cost, k.overflow_cost]),
+            np.stack([k.backlog_penalty, k.lost_penalty, k.is_backlog]),
+            np.stack(
+                [
+                    k.lane_capacity,
+                    k.fixed_cost,
+                    k.unit_cost,
+                    k.is_replenishment,
+                    k.is_transfer,
+                    k.in_transit_holding,
+                ]
+            ),
             scalars,
         )
 
@@ -830,7 +777,10 @@ class CompiledStep:
             nonzero(k.is_replenishment),
             nonzero(k.is_transfer),
         )
-        self._probs = (net.node_failure, net.node_recovery, net.lane_failure, net.lane_recovery)
+        self._probs = (
+            np.stack([net.node_failure, net.node_recovery]).astype(np.float64),
+            np.stack([net.lane_failure, net.lane_recovery]).astype(np.float64),
+        )
         if actions is None:
             self._action_map = (
                 np.zeros(net.num_lanes),
@@ -903,27 +853,32 @@ class CompiledStep:
         b, n, e = num_envs, self.net.num_nodes, self.net.num_lanes
         d, z = self.net.num_demand_nodes, self.net.num_zones
         dt = self.dtype
+        # Arrays of one shape are the rows of one block, which the kernel takes as one
+        # argument (each array argument costs numba ~90 ns to unbox, every call).
+        node_out = np.empty((3, b, n), dt)  # on-hand, backlog, overflow
+        point_out = np.empty((6, b, d), dt)  # last demand, demand, sales, filled, lost, backlog
+        lane_out = np.empty((4, b, e), dt)  # requested, clipped, shipped, received
         state = State(
-            on_hand=np.empty((b, n), dt),
-            backlog=np.empty((b, n), dt),
+            on_hand=node_out[0],
+            backlog=node_out[1],
             pipeline=np.zeros((b, e, self.net.pipeline_length), dt),
             period=np.empty(b, np.int64),
             node_up=np.empty((b, n), bool),
             lane_up=np.empty((b, e), bool),
-            last_demand=np.empty((b, d), dt),
+            last_demand=point_out[0],
             zone_backlog=np.empty((b, z, 2), dt) if z else None,
         )
         flows = Flows(
-            requested=np.empty((b, e), dt),
-            clipped=np.empty((b, e), dt),
-            shipped=np.empty((b, e), dt),
-            received=np.empty((b, e), dt),
-            overflow=np.empty((b, n), dt),
-            demand=np.empty((b, d), dt),
-            sales=np.empty((b, d), dt),
-            filled=np.empty((b, d), dt),
-            lost=np.empty((b, d), dt),
-            backlog=np.empty((b, d), dt),
+            requested=lane_out[0],
+            clipped=lane_out[1],
+            shipped=lane_out[2],
+            received=lane_out[3],
+            overflow=node_out[2],
+            demand=point_out[1],
+            sales=point_out[2],
+            filled=point_out[3],
+            lost=point_out[4],
+            backlog=point_out[5],
             fulfilled=np.empty((b, len(self.net.fulfilment_zone)), dt) if z else None,
             zone_lead_time=np.empty((b, z, 3), dt) if z else None,
             held=np.empty((b, n), dt) if self.net.skus is not None else None,
@@ -933,7 +888,13 @@ class CompiledStep:
         costs.total = rows[10]  # the kernel's sum, in the order of Costs.total
         f = self.num_features
         return StepBuffers(
-            state, flows, costs, rows, np.empty(b, bool), np.empty((b, f), np.float32)
+            state,
+            flows,
+            costs,
+            rows,
+            np.empty(b, bool),
+            np.empty((b, f), np.float32),
+            (node_out, point_out, lane_out),
         )
 
     def __call__(
@@ -1036,9 +997,9 @@ def _scratch(net: Network, dtype: np.dtype) -> tuple:
     n, e = net.num_nodes, net.num_lanes
     k = net.typed(dtype)
     sites, lane_sites = len(k.site_storage), len(k.lane_site_capacity)
-    sizes = [n] * 10 + [e] * 7 + [net.num_zones] * 5 + [sites] * 2 + [lane_sites]
+    rows = [(10, n), (7, e), (5, net.num_zones), (2, sites), (1, lane_sites)]
     return (
-        tuple(np.empty(size, dtype=dtype) for size in sizes),
+        tuple(np.empty(shape, dtype=dtype) for shape in rows),  # one matrix per length
         (np.empty(e), np.empty(net.num_demand_nodes)),
         np.empty(e, dtype=np.int64),
         (np.empty(n, dtype=bool), np.empty(e, dtype=bool)),
