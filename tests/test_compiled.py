@@ -54,9 +54,7 @@ def assert_same_steps(net, mode: str, dtype, num_envs: int, steps: int, episode:
             a = sim.step(action)
             where = f"{mode} step {t}" + (" (reused buffers)" if sim is reused else "")
             for name in ("obs", "reward", "terminated", "truncated"):
-                assert_array_equal(
-                    getattr(a, name), getattr(b, name), err_msg=f"{where}: {name}"
-                )
+                assert_array_equal(getattr(a, name), getattr(b, name), err_msg=f"{where}: {name}")
             assert (a.final_obs is None) == (b.final_obs is None), where
             if a.final_obs is not None:
                 assert_array_equal(a.final_obs, b.final_obs, err_msg=f"{where}: final_obs")

@@ -21,7 +21,7 @@ from envs.network import build_network
 from envs.observations import ObservationLayout
 from envs.presets import PRESETS, load_env_config, make_network
 from envs.sb3 import InventoryNetworkSB3VecEnv
-from envs.simulator import Simulator
+from envs.simulator import Simulator, step_info
 
 
 @pytest.fixture(scope="module")
@@ -130,6 +130,30 @@ def test_sb3_adapter_terminal_observation_and_truncation():
             assert not dones.any() and all(info == {} for info in infos)
     assert venv.get_attr("last_info")[0] is venv.last_info
     assert venv.env_is_wrapped(gymnasium.Wrapper) == [False] * 3
+
+
+def test_sb3_reused_buffers_give_what_fresh_arrays_give(network_preset):
+    # The SB3 VecEnv writes each step into one of two reused buffer sets: what it returns
+    # (observations, rewards, dones, terminal observations) and last_info must equal a
+    # Simulator's fresh arrays, step by step, through episode ends.
+    venv = InventoryNetworkSB3VecEnv(network_preset, num_envs=5, episode_length=4, seed=3)
+    venv.seed(3)
+    ref = Simulator(network_preset, 5, episode_length=4, seed=3)
+    assert_array_equal(venv.reset(), ref.layout.build(ref.state))
+    space = venv.action_space
+    space.seed(0)
+    for t in range(13):
+        action = np.stack([space.sample() for _ in range(5)])
+        venv.step_async(action)
+        obs, reward, done, infos = venv.step_wait()
+        expected = ref.step(action)
+        assert_array_equal(obs, expected.obs, err_msg=f"step {t}")
+        assert_array_equal(reward, expected.reward.astype(np.float32), err_msg=f"step {t}")
+        assert_array_equal(done, expected.truncated, err_msg=f"step {t}")
+        for key, value in step_info(expected).items():
+            assert_array_equal(venv.last_info[key], value, err_msg=f"step {t}: {key}")
+        for i in np.flatnonzero(done):
+            assert_array_equal(infos[i]["terminal_observation"], expected.final_obs[i])
 
 
 def test_sb3_seed_makes_runs_repeatable():
