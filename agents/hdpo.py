@@ -24,6 +24,11 @@ Fixed ordering costs are steps in the order quantity, flat almost everywhere; wi
 order-up-to level instead (``agents.hdpo_reorder``), and the fixed cost is differentiated
 through the relaxed reorder trigger.
 
+With a warm start (``warm_start=s_S``: the tuned (s, S) policy plus a residual network that
+starts at zero), ``keep_warm_start=fixed_cost_lanes`` trains only the decisions without a
+fixed cost (orders on the other lanes, transfers): the lanes with a fixed cost keep the
+tuned (s, S) decisions, whose gradient is only a relaxation's.
+
 Every ``eval_every`` steps the deterministic policy is evaluated on the fixed evaluation noise
 (``baselines.evaluation.evaluate``, as every agent and baseline) and the best one is kept.
 
@@ -94,7 +99,30 @@ def settings_of(agent_cfg: Any) -> dict[str, Any]:
         raise ValueError(f"agent.model.learning_rate: must be > 0, got {s['learning_rate']!r}")
     if str(s.get("dtype", "float32")) not in DTYPES:
         raise ValueError(f"agent.model.dtype: one of {list(DTYPES)}, got {s.get('dtype')!r}")
+    keep = s.get("keep_warm_start")
+    if keep is not None and keep not in KEPT_DECISIONS:
+        raise ValueError(
+            f"agent.model.keep_warm_start: one of {KEPT_DECISIONS} or null, got {keep!r}"
+        )
+    if keep is not None and s.get("warm_start") is None:
+        raise ValueError(
+            f"agent.model.keep_warm_start: {keep} keeps the warm start's decisions, and "
+            "agent.model.warm_start is null; set warm_start=s_S"
+        )
     return s
+
+
+KEPT_DECISIONS = ("fixed_cost_lanes",)
+"""What ``agent.model.keep_warm_start`` can keep at the warm start during training."""
+
+
+def kept_outputs(net: Network, reorder: ReorderPoints | None) -> np.ndarray:
+    """The network's outputs [E (+ L)] that ``keep_warm_start=fixed_cost_lanes`` keeps: the
+    replenishment lanes with a fixed cost and, with an (s, S) head, every reorder fraction
+    (those lanes' own)."""
+    lanes = (net.fixed_cost > 0) & ~net.is_transfer
+    fractions = np.ones(0 if reorder is None else len(reorder.lanes), dtype=bool)
+    return np.concatenate([lanes, fractions])
 
 
 def _stack_noise(path: list[Noise], dtype: torch.dtype, device: str) -> list[TorchNoise]:
@@ -132,8 +160,13 @@ class Rollout:
         device: str,
         fixed_cost_width: float | None = None,
         reorder: ReorderPoints | None = None,
+        kept: np.ndarray | None = None,
     ):
         self.net = net
+        # Outputs that get no gradient (``keep_warm_start``): with zero output layers (the
+        # warm start) they stay the warm start's decisions, while the layers they share
+        # with the other outputs learn from those.
+        self.kept = None if kept is None else torch.as_tensor(kept, device=device)
         self.fixed_cost_width = None
         # With an (s, S) head the reorder trigger carries the fixed cost's gradient on every
         # lane that has one; the ramp would pull the same lanes towards larger orders too.
@@ -155,7 +188,10 @@ class Rollout:
         meter = KPIMeter(self.net) if kpis else None
 
         for t, period_noise in enumerate(noise):
-            quantity, gate = self.actions.with_gate(model(state), state)
+            action = model(state)
+            if self.kept is not None:
+                action = torch.where(self.kept, action.detach(), action)
+            quantity, gate = self.actions.with_gate(action, state)
             state, costs, flows = torch_transition(
                 self.net,
                 state,
@@ -303,7 +339,8 @@ def train_hdpo(
         done, history = int(meta["step"]), list(meta.get("history", []))
 
     logger = configure(str(run_dir / "tb"), ["tensorboard", "csv"])
-    rollout = Rollout(net, action_mode, dtype, device, s.get("fixed_cost_width"), reorder)
+    kept = kept_outputs(net, reorder) if s.get("keep_warm_start") else None
+    rollout = Rollout(net, action_mode, dtype, device, s.get("fixed_cost_width"), reorder, kept)
     history_file = run_dir / "evaluations.json"
     eval_cfg = train_cfg.eval
     clip = float(s.get("max_grad_norm", 10.0))

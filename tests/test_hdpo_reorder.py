@@ -9,7 +9,15 @@ from conftest import lane, store, supplier
 from numpy.testing import assert_array_equal
 from test_hdpo import TINY, compose_train
 
-from agents.hdpo import load_hdpo_policy, load_policy_network, save_policy, train_hdpo
+import agents.hdpo
+from agents.hdpo import (
+    kept_outputs,
+    load_hdpo_policy,
+    load_policy_network,
+    save_policy,
+    settings_of,
+    train_hdpo,
+)
 from agents.hdpo_policy import HDPOPolicy, TorchActionMap, build_network_policy, start_from
 from agents.hdpo_reorder import ReorderPoints, reorder_points_of, s_S_prior
 from baselines.evaluation import evaluate
@@ -119,6 +127,24 @@ def test_soft_trigger_carries_a_gradient_into_the_fixed_cost():
     assert float(head.output.grad[3]) == 0.0
 
 
+def test_the_trigger_relaxation_gives_the_position_no_gradient():
+    # The logistic differentiates the trigger in the reorder point only. Its slope in the
+    # position would compound through the dynamics (on network it made the pathwise gradient
+    # of the regions' levels up to 4,500 times the finite difference of the same loss).
+    net = build_network(TREE)
+    head = constant_head(net)
+    torch_map = TorchActionMap(ActionMap(net, "order_up_to"), head.reorder)
+    state = state_to_torch(initial_state(net, 1), torch.float64, "cpu")
+    state.on_hand[:, 1] = 41.0  # one above s = 40: the logistic's slope is large here
+    state.on_hand.requires_grad_(True)
+    _, gate = torch_map.with_gate(head(state), state)
+    (by_stock, by_output) = torch.autograd.grad(
+        gate[0, 0], [state.on_hand, head.output], allow_unused=True
+    )
+    assert by_stock is None or float(by_stock[0, 1]) == 0.0
+    assert float(by_output[3]) > 0.0  # the reorder fraction of lane 0 still learns
+
+
 def test_soft_trigger_orders_a_fraction_in_training():
     net = build_network(TREE)
     head = constant_head(net)
@@ -205,3 +231,52 @@ def test_training_with_the_s_S_head_from_a_warm_start(tmp_path):
     again = evaluate(net, policy, int(e.envs), int(e.periods), int(e.warmup), int(e.seed))
     assert again.cost_mean == pytest.approx(best)
     assert policy.describe()["action_head"] == "s_S"
+
+
+TUNED_S = [72, 65, 58, 16, 35, 32, 19]  # (s, S) on network as the benchmark's tuning finds it
+TUNED_LEVELS = [115, 101, 85, 17, 36, 33, 21]
+
+
+def test_keep_warm_start_trains_only_the_lanes_without_a_fixed_cost(tmp_path, monkeypatch):
+    # network's pair defaults (conf/env_agent/network_hdpo.yaml): the (s, S) head from the
+    # tuned (s, S) policy, kept on the lanes with a fixed cost. The tuning is replaced by
+    # its known result to keep the test short.
+    cfg = compose_train(
+        "env=network",
+        "agent=hdpo",
+        *TINY,
+        "agent.model.architecture=mlp",
+        "agent.model.learning_rate=0.01",
+    )
+    model_cfg = cfg.agent.model
+    assert (model_cfg.action_head, model_cfg.warm_start) == ("s_S", "s_S")
+    assert model_cfg.keep_warm_start == "fixed_cost_lanes"
+    net = make_network(cfg.env)
+    tuned = SS(net, TUNED_S, TUNED_LEVELS)
+
+    def prior(net, mode, reorder, _):
+        return s_S_prior(net, ActionMap(net, mode), reorder, tuned)
+
+    monkeypatch.setattr(agents.hdpo, "warm_start_prior", prior)
+    train_hdpo(net, cfg.env, cfg.agent, cfg.train, 0, tmp_path)
+    model, settings, _ = load_policy_network(net, tmp_path / "final")
+    layer = model.output_layers()[0]  # the MLP's: one row per output
+    rows = torch.cat([layer.weight, layer.bias[:, None]], dim=1).detach().numpy()
+    kept = kept_outputs(net, reorder_points_of(net, settings))
+    assert kept.sum() == 4 + 4  # the four upstream lanes and their reorder fractions
+    assert np.all(rows[kept] == 0.0)  # still the warm start: tuned (s, S) there
+    assert np.any(rows[~kept] != 0.0)  # the regions' orders and the transfers learned
+    for state in visited_states(net, b=3, periods=5):
+        upstream = np.flatnonzero(net.fixed_cost > 0)
+        assert_array_equal(
+            HDPOPolicy(model, net).act(state)[:, upstream], tuned.act(state)[:, upstream]
+        )
+
+
+def test_keep_warm_start_is_checked():
+    cfg = compose_train("env=network", "agent=hdpo", "agent.model.warm_start=null")
+    with pytest.raises(ValueError, match="agent.model.keep_warm_start: .*warm_start is null"):
+        settings_of(cfg.agent)
+    cfg = compose_train("env=network", "agent=hdpo", "agent.model.keep_warm_start=upstream")
+    with pytest.raises(ValueError, match="agent.model.keep_warm_start: one of"):
+        settings_of(cfg.agent)
