@@ -114,11 +114,11 @@ class ReorderPoints:
         period to period through the dynamics; on ``network`` it made the pathwise gradient
         of the regions' order-up-to levels 5 to 4,500 times the finite difference of the
         same training loss, one of them of the wrong sign (README, HDPO)."""
-        gap = fraction * level - position
-        hard = (gap >= 0).to(level.dtype)
+        reorder_point = fraction * level
+        hard = (reorder_point - position >= 0).to(level.dtype)
         if not straight_through:
             return hard
-        soft = torch.sigmoid((fraction * level - position.detach()) / self.width)
+        soft = torch.sigmoid((reorder_point - position.detach()) / self.width)
         if self.trigger == "soft":
             return soft
         return hard + (soft - soft.detach())  # exactly hard forward

@@ -654,43 +654,19 @@ def keep_freed_memory() -> bool:
 @dataclass
 class StepBuffers:
     """The arrays one compiled step writes (``CompiledStep.buffers``): the next state, the
-    flows, the costs (``rows`` [11, B]: the ten components and the total, which ``costs``
-    views), the truncation flags and the final observations."""
+    flows, the costs, the truncation flags and the final observations, and the same arrays
+    as the kernel takes them (``out`` before and after the fresh ``obs``, and the zone
+    arrays). Arrays of one shape are the rows of one block there (per node: on-hand,
+    backlog, overflow; per demand point: last demand, demand, sales, filled, lost, backlog;
+    per lane: requested, clipped, shipped, received; the cost components and total)."""
 
     state: State
     flows: Flows
     costs: Costs
-    rows: np.ndarray
     truncated: np.ndarray
     final_obs: np.ndarray
-    blocks: tuple[np.ndarray, np.ndarray, np.ndarray]
-    """Per node (on-hand, backlog, overflow), per demand point (last demand, demand, sales,
-    filled, lost, backlog) and per lane (requested, clipped, shipped, received): [K, B, ·]
-    blocks whose rows are the arrays of ``state`` and ``flows``."""
-    _written: tuple | None = None
-
-    def written(self, no_held: np.ndarray) -> tuple[tuple, tuple, tuple]:
-        """The kernel's ``out`` arrays before and after ``obs``, and the zone arrays it
-        writes (built once: the arrays stay the same)."""
-        if self._written is None:
-            nxt, flows = self.state, self.flows
-            node_out, point_out, lane_out = self.blocks
-            self._written = (
-                (
-                    node_out,
-                    nxt.pipeline,
-                    nxt.period,
-                    nxt.node_up,
-                    nxt.lane_up,
-                    point_out,
-                    lane_out,
-                    self.rows,
-                    self.truncated,
-                ),
-                (self.final_obs, flows.held if flows.held is not None else no_held),
-                (nxt.zone_backlog, flows.fulfilled, flows.zone_lead_time),
-            )
-        return self._written
+    kernel_out: tuple[tuple, tuple]
+    zone_out: tuple
 
 
 class CompiledStep:
@@ -829,7 +805,6 @@ class CompiledStep:
         self._scratch = _scratch(net, self.dtype)
         self._fresh = net.initial_on_hand.astype(self.dtype)
         self._no_uniforms = np.zeros((0, 0))
-        self._no_held = np.empty((0, net.num_nodes), self.dtype)
         self._tables = None
         # The noise arrays passed when the kernel draws the noise itself (all empty).
         self._no_noise = (
@@ -886,15 +861,18 @@ class CompiledStep:
         rows = np.empty((11, b), dt)
         costs = Costs(*rows[:10])
         costs.total = rows[10]  # the kernel's sum, in the order of Costs.total
-        f = self.num_features
+        truncated = np.empty(b, bool)
+        final_obs = np.empty((b, self.num_features), np.float32)
+        held = flows.held if flows.held is not None else np.empty((0, n), dt)
+        rest = (state.pipeline, state.period, state.node_up, state.lane_up)  # state, unblocked
         return StepBuffers(
             state,
             flows,
             costs,
-            rows,
-            np.empty(b, bool),
-            np.empty((b, f), np.float32),
-            (node_out, point_out, lane_out),
+            truncated,
+            final_obs,
+            ((node_out, *rest, point_out, lane_out, rows, truncated), (final_obs, held)),
+            (state.zone_backlog, flows.fulfilled, flows.zone_lead_time),
         )
 
     def __call__(
@@ -934,9 +912,10 @@ class CompiledStep:
                 buffer, cursor = noise.next_uniforms()
                 n_demand = noise.num_demand_uniforms
                 sampler = (True, buffer, cursor, n_demand, demand_tables, lead_tables)
+        action = np.ascontiguousarray(action, dtype=np.float64)
         if sampler[0]:  # the kernel draws the noise: no arrays of it to pass
             flags = self._flags  # disruptions switch exactly where the network has them
-            drawn = (np.ascontiguousarray(action, dtype=np.float64), *self._no_noise)
+            drawn = (action, *self._no_noise)
         else:
             switches = noise.node_disruption is not None
             flags = self._flags[:4] + (self._flags[4] and switches,) + self._flags[5:]
@@ -944,7 +923,7 @@ class CompiledStep:
             node_u = noise.node_disruption if switches else no
             lane_u = noise.lane_disruption if noise.lane_disruption is not None else no
             drawn = (
-                np.ascontiguousarray(action, dtype=np.float64),
+                action,
                 np.ascontiguousarray(noise.demand, dtype=np.float64),
                 np.ascontiguousarray(noise.lead_time, dtype=np.int64),
                 np.ascontiguousarray(node_u, dtype=np.float64),
@@ -960,10 +939,10 @@ class CompiledStep:
             state.node_up,
             state.lane_up,
         )
-        written = out.written(self._no_held)
         zones = self._zones
         if self.net.num_zones:
-            zones = (zones[0], zones[1], (state.zone_backlog, *written[2]))
+            zones = (zones[0], zones[1], (state.zone_backlog, *out.zone_out))
+        before_obs, after_obs = out.kernel_out
         _kernel(
             flags,
             self._ints,
@@ -976,7 +955,7 @@ class CompiledStep:
             self._fresh,
             drawn,
             sampler,
-            written[0] + (obs,) + written[1],
+            before_obs + (obs,) + after_obs,
             self._landed_cost,
             zones,
             self._skus,
@@ -986,8 +965,8 @@ class CompiledStep:
             return nxt, out.costs, flows, truncated, None, None
         if not np.count_nonzero(truncated):  # (ndarray.any is a Python-level wrapper)
             return nxt, out.costs, flows, truncated, obs, None
-        final_obs = out.final_obs
-        return nxt, out.costs, flows, truncated, obs, final_obs.copy() if reused else final_obs
+        final_obs = out.final_obs.copy() if reused else out.final_obs  # reused: overwritten
+        return nxt, out.costs, flows, truncated, obs, final_obs
 
 
 def _scratch(net: Network, dtype: np.dtype) -> tuple:

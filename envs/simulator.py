@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from envs.actions import ActionMap
-from envs.compiled import BACKENDS, CompiledStep
+from envs.compiled import BACKENDS, CompiledStep, StepBuffers
 from envs.network import Network, build_network
 from envs.noise import NoiseStream
 from envs.observations import ObservationLayout
@@ -104,14 +104,12 @@ class Simulator:
             if self.backend == "numba"
             else None
         )
-        # Two sets, used in turn: a step reads the state the previous one wrote.
-        self._buffers = (
-            [self._compiled.buffers(self.num_envs) for _ in range(2)]
-            if reuse_buffers and self._compiled is not None
-            else None
-        )
-        self._infos: list[dict[str, np.ndarray] | None] = [None, None]
-        self._turn = 0
+        # Two sets, each with its info dict (views of its arrays, so built once); a step
+        # writes into the set that does not hold the state it reads.
+        self._buffers: list[tuple[StepBuffers, dict[str, np.ndarray]]] | None = None
+        if reuse_buffers and self._compiled is not None:
+            sets = [self._compiled.buffers(self.num_envs) for _ in range(2)]
+            self._buffers = [(out, info_of(out.costs, out.flows)) for out in sets]
 
     def reset(self, seed: int | None = None) -> np.ndarray:
         """Start every env's episode; with ``seed``, restart the noise streams too."""
@@ -147,13 +145,14 @@ class Simulator:
         # The same checks as the numpy path (ActionMap.check), before the noise is drawn.
         action = self.actions.check(action, self.num_envs)
         # The kernel draws this period's noise from the streams' uniforms itself.
-        turn, out = self._turn, None
+        out, info = None, None
         if self._buffers is not None:
-            out, self._turn = self._buffers[turn], 1 - turn
+            first, second = self._buffers  # write into the set not holding this state
+            out, info = second if self.state is first[0].state else first
         step = self._compiled(self.state, action, self.noise, out)
         state, costs, flows, truncated, obs, final_obs = step
         self.state = state
-        result = StepResult(
+        return StepResult(
             obs=obs,
             reward=-costs.total,
             terminated=self._no.copy(),
@@ -161,12 +160,8 @@ class Simulator:
             costs=costs,
             flows=flows,
             final_obs=final_obs,
+            info=info,
         )
-        if out is not None:  # the info dict's arrays are the buffers': built once per set
-            if self._infos[turn] is None:
-                self._infos[turn] = step_info(result)
-            result.info = self._infos[turn]
-        return result
 
 
 class SimulatorView:
@@ -190,8 +185,13 @@ def step_info(result: StepResult) -> dict[str, np.ndarray]:
     flows [B, D], [B, E] or [B, N] (see ``envs.transition.Flows``)."""
     if result.info is not None:
         return result.info
-    info: dict[str, np.ndarray] = {f"cost/{k}": v for k, v in result.costs.as_dict().items()}
-    f = result.flows
+    return info_of(result.costs, result.flows)
+
+
+def info_of(costs: Costs, flows: Flows) -> dict[str, np.ndarray]:
+    """The info dict of a step's costs and flows (``step_info``)."""
+    info: dict[str, np.ndarray] = {f"cost/{k}": v for k, v in costs.as_dict().items()}
+    f = flows
     info.update(
         demand=f.demand,
         sales=f.sales,
