@@ -112,6 +112,17 @@ def settings_of(agent_cfg: Any) -> dict[str, Any]:
     return s
 
 
+def check_settings(
+    net: Network, env_cfg: Any, agent_cfg: Any
+) -> tuple[dict[str, Any], ReorderPoints | None]:
+    """Every HDPO setting checked against the network, before any work (entry points call
+    it ahead of tuning the baselines): the settings and the (s, S) head, if any."""
+    s = settings_of(agent_cfg)
+    reorder = reorder_points_of(net, s)  # rejects a bad action head first
+    TorchActionMap(ActionMap(net, str(env_cfg.action_mode)), reorder)  # and action modes
+    return s, reorder
+
+
 KEPT_DECISIONS = ("fixed_cost_lanes",)
 """What ``agent.model.keep_warm_start`` can keep at the warm start during training."""
 
@@ -298,10 +309,8 @@ def train_hdpo(
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    s = settings_of(agent_cfg)
+    s, reorder = check_settings(net, env_cfg, agent_cfg)
     action_mode = str(env_cfg.action_mode)
-    reorder = reorder_points_of(net, s)  # rejects a bad action head first
-    TorchActionMap(ActionMap(net, action_mode), reorder)  # and unsupported action modes
     resume = train_cfg.get("resume")
     if resume:
         resume = hdpo_checkpoint_dir(resume, "train.resume")

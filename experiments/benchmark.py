@@ -31,6 +31,7 @@ from hydra.errors import MissingConfigException
 from omegaconf import DictConfig, OmegaConf
 
 import envs.presets  # noqa: F401  (registers the env schema in Hydra's ConfigStore)
+from agents.hdpo import check_settings, is_hdpo
 from baselines.evaluation import EvalResult
 from baselines.kpi import outage_kpis, outage_window
 from baselines.references import OPTIMAL, evaluate_all, make_references, reference_names
@@ -87,11 +88,13 @@ def check_benchmark(cfg: DictConfig) -> None:
                 f"benchmark.scenarios: scenario {name!r} has unknown env {scenario.env!r}; "
                 f"known presets: {known_presets()}"
             ) from None
-        make_network(base.env)
+        net = make_network(base.env)
         for spec in bench.agents:
             overrides = agent_overrides(bench, spec)
             tcfg = train_config(str(scenario.env), env_overrides, str(spec.agent), overrides)
             check(TrainConfig, tcfg)
+            if is_hdpo(tcfg.agent):
+                check_settings(net, tcfg.env, tcfg.agent)
 
 
 def agent_overrides(bench: DictConfig, spec: DictConfig) -> list[str]:

@@ -30,7 +30,7 @@ import envs.presets  # noqa: F401  (registers the env schema in Hydra's ConfigSt
 from agents.callbacks import log_hparams
 from agents.checkpoint import checkpoint_dir
 from agents.factory import agent_settings, check_compatible
-from agents.hdpo import hdpo_checkpoint_dir, is_hdpo, train_hdpo
+from agents.hdpo import check_settings, hdpo_checkpoint_dir, is_hdpo, train_hdpo
 from agents.training import TrainedAgent, train_agent
 from baselines.references import compare, evaluate_all, make_references, reference_names
 from envs.network import Network
@@ -63,6 +63,8 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     if train_cfg.resume:
         (hdpo_checkpoint_dir if hdpo else checkpoint_dir)(train_cfg.resume, "train.resume")
     net = make_network(env_cfg)
+    if hdpo:
+        check_settings(net, env_cfg, agent_cfg)  # a typo fails here, not after the tuning
 
     wanted = reference_names(list(train_cfg.baselines), net, train_cfg.optimal)
     baselines = make_references(wanted, net, tune=train_cfg.tune, seed=int(cfg.seed))

@@ -321,3 +321,18 @@ def test_pathwise_gradients_agree_with_finite_differences_on_network():
         )
         central = (loss_at(lane, target + 1) - loss_at(lane, target - 1)) / 2
         assert abs(pathwise - central) < 0.1, (name, pathwise, central)
+
+
+def test_a_bad_hdpo_setting_fails_before_the_baselines_are_tuned(tmp_path, monkeypatch):
+    import experiments.train as train_entry
+
+    def no_tuning(*args, **kwargs):
+        raise AssertionError("tuned the baselines before checking the HDPO settings")
+
+    monkeypatch.setattr(train_entry, "make_references", no_tuning)
+    cfg = compose_train("env=network", "agent=hdpo", "agent.model.keep_warm_start=upstream")
+    with pytest.raises(ValueError, match="agent.model.keep_warm_start"):
+        train_entry.run(cfg, tmp_path)
+    cfg = compose_train("env=network", "agent=hdpo", "agent.model.action_head=sS")
+    with pytest.raises(ValueError, match="agent.model.action_head"):
+        train_entry.run(cfg, tmp_path)
