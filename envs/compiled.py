@@ -46,6 +46,11 @@ BACKENDS = ("numba", "numpy")
 # Action modes as the kernel sees them.
 _AS_QUANTITY, _SCALED_QUANTITY, _ORDER_UP_TO = 0, 1, 2
 _GUIDE_CELLS, _GUIDE_STEPS = GUIDE_CELLS, GUIDE_STEPS
+# Arrays of node, lane and demand-point indices that the kernel indexes with: unsigned, since
+# numba indexes with a signed integer through a negative-index fix-up (three instructions
+# per access) and with an unsigned one directly. (Integers the kernel does arithmetic on
+# stay int64: numba types uint64 +- int64 as float64.)
+_INDEX = np.uint64
 # Compiled once and cached on disk. Without numba's reference counting (``_nrt``): every
 # array the kernel touches belongs to the caller, and the atomic reference-count updates
 # of each array passed to an inlined helper or iterated over were half of a step's time.
@@ -125,7 +130,6 @@ def _kernel(  # noqa: C901
     # envs.noise.NoiseStream.draw reads them), turned into demand by the guide-table
     # inverse CDF (envs.sampling) and into lead times by counting CDF steps.
     sample, buffer, cursor, n_demand = sampler[0], sampler[1], sampler[2], sampler[3]
-    cdf, offsets, lengths, guide, wide, first_row, node_period = sampler[4]
     stochastic, lead_steps, lead_support, base_lead = sampler[5]
     # The outputs of one length per env, likewise: rows of one block each (CompiledStep.buffers).
     (node_out, pipeline, period, node_up, lane_up, point_out, lane_out) = out[:7]
@@ -162,28 +166,13 @@ def _kernel(  # noqa: C901
     num_stochastic = stochastic.shape[0]
     n_lead = num_stochastic if sample else 0
 
+    if sample:  # this period's demand of every env (demand_in is its output here)
+        _draw_demand(buffer, cursor, period0, sampler[4], demand_in)
     for i in range(num_envs):
         # ---- noise of this period
         if sample:
             for d in range(num_demand):
-                u = buffer[i, cursor, d]
-                row = first_row[d] + period0[i] % node_period[d]
-                key = row * _GUIDE_CELLS + np.int64(u * _GUIDE_CELLS)
-                start = offsets[row]
-                value = guide[key]
-                for _ in range(_GUIDE_STEPS):
-                    if cdf[start + value] <= u:
-                        value += 1
-                if wide[key]:  # count of the row's CDF entries <= u, by bisection
-                    lo, hi = 0, lengths[row]
-                    while lo < hi:
-                        mid = (lo + hi) // 2
-                        if cdf[start + mid] <= u:
-                            lo = mid + 1
-                        else:
-                            hi = mid
-                    value = lo
-                dem_row[d] = value
+                dem_row[d] = demand_in[i, d]  # drawn by _draw_demand, above
             for e in range(num_lanes):
                 lt_row[e] = base_lead[e]
             for j in range(num_stochastic):
@@ -550,6 +539,37 @@ def _kernel(  # noqa: C901
                 obs[i, f] = final_obs[i, f]
 
 
+@numba.njit(**_JIT)
+def _draw_demand(buffer, cursor, period0, tables, out):
+    """Demand of every env in this period from its uniforms ``buffer[i, cursor, :D]`` (as
+    ``envs.sampling.StackedInverseCDF.sample``): the guide-table inverse CDF, finished by
+    bisection in the few wide cells. Its own function (not inlined into the kernel), so
+    the loop keeps its tables in registers instead of reloading them from the stack."""
+    cdf, offsets, lengths, guide, wide, first_row, node_period = tables
+    for i in range(out.shape[0]):
+        for d in range(out.shape[1]):
+            u = buffer[i, cursor, d]
+            row = first_row[d]
+            if node_period[d] > 1:  # (an integer division costs ~40 cycles: seasons only)
+                row += period0[i] % node_period[d]
+            key = row * _GUIDE_CELLS + np.int64(u * _GUIDE_CELLS)
+            start = offsets[row]
+            value = guide[key]
+            for _ in range(_GUIDE_STEPS):
+                if cdf[start + value] <= u:
+                    value += 1
+            if wide[key]:  # count of the row's CDF entries <= u, by bisection
+                lo, hi = 0, lengths[row]
+                while lo < hi:
+                    mid = (lo + hi) // 2
+                    if cdf[start + mid] <= u:
+                        lo = mid + 1
+                    else:
+                        hi = mid
+                value = lo
+            out[i, d] = value
+
+
 @numba.njit(**_JIT, inline="always")
 def _receive(i, oh, inbound, overflow, storage_capacity, sites, zero, tiny):
     """Land ``inbound`` per node on ``oh``; what does not fit is added to ``overflow[i]``
@@ -711,14 +731,14 @@ class CompiledStep:
         self._ints = (
             np.stack(
                 [
-                    net.lane_destination.astype(np.int64),
-                    net.lanes_out.lanes.astype(np.int64),
-                    net.lanes_in.lanes.astype(np.int64),
+                    net.lane_destination.astype(_INDEX),
+                    net.lanes_out.lanes.astype(_INDEX),
+                    net.lanes_in.lanes.astype(_INDEX),
                 ]
             ),
-            np.stack([net.lanes_out.ptr, net.lanes_in.ptr]).astype(np.int64),
+            np.stack([net.lanes_out.ptr, net.lanes_in.ptr]).astype(_INDEX),
             net.is_supplier.astype(bool),
-            net.demand_nodes.astype(np.int64),
+            net.demand_nodes.astype(_INDEX),
             instant,
         )
         scale = 1.0 if layout is None else layout.scale
@@ -740,7 +760,7 @@ class CompiledStep:
         )
 
         def nonzero(weights):
-            return np.flatnonzero(weights).astype(np.int64)
+            return np.flatnonzero(weights).astype(_INDEX)
 
         longest = np.array([lt.max for lt in net.lead_times], dtype=np.int64)
         self._nonzero = (
@@ -761,21 +781,21 @@ class CompiledStep:
             self._action_map = (
                 np.zeros(net.num_lanes),
                 net.is_transfer.astype(bool),
-                np.zeros(1, dtype=np.int64),
-                np.zeros(0, dtype=np.int64),
+                np.zeros(1, dtype=_INDEX),
+                np.zeros(0, dtype=_INDEX),
             )
         else:
             ranks = actions.replenish_by_rank
-            ptr = np.zeros(len(ranks) + 1, dtype=np.int64)
+            ptr = np.zeros(len(ranks) + 1, dtype=_INDEX)
             np.cumsum([len(r) for r in ranks], out=ptr[1:])
-            lanes = np.concatenate(ranks).astype(np.int64) if ranks else np.zeros(0, np.int64)
+            lanes = np.concatenate(ranks).astype(_INDEX) if ranks else np.zeros(0, _INDEX)
             self._action_map = (
                 np.asarray(actions.scale, dtype=np.float64),
                 net.is_transfer.astype(bool),
                 ptr,
                 lanes,
             )
-        empty_idx = np.zeros(0, dtype=np.int64)
+        empty_idx = np.zeros(0, dtype=_INDEX)
         if layout is None:
             self._layout = (
                 empty_idx,
@@ -789,15 +809,15 @@ class CompiledStep:
             self.num_features = 0
         else:
             self._layout = (
-                np.asarray(layout.stock_nodes, dtype=np.int64),
-                np.asarray(layout.backlog_nodes, dtype=np.int64),
-                np.asarray(layout.pipe_flat // net.pipeline_length, dtype=np.int64),
-                np.asarray(layout.pipe_flat % net.pipeline_length, dtype=np.int64),
+                np.asarray(layout.stock_nodes, dtype=_INDEX),
+                np.asarray(layout.backlog_nodes, dtype=_INDEX),
+                np.asarray(layout.pipe_flat // net.pipeline_length, dtype=_INDEX),
+                np.asarray(layout.pipe_flat % net.pipeline_length, dtype=_INDEX),
                 int(layout.season),
                 layout.season_table,
                 (
-                    np.asarray(layout.flag_nodes, dtype=np.int64),
-                    np.asarray(layout.flag_lanes, dtype=np.int64),
+                    np.asarray(layout.flag_nodes, dtype=_INDEX),
+                    np.asarray(layout.flag_lanes, dtype=_INDEX),
                 ),
             )
             self.num_features = len(layout.names)
@@ -805,6 +825,7 @@ class CompiledStep:
         self._scratch = _scratch(net, self.dtype)
         self._fresh = net.initial_on_hand.astype(self.dtype)
         self._no_uniforms = np.zeros((0, 0))
+        self._demand_by_size: dict[int, np.ndarray] = {}
         self._tables = None
         # The noise arrays passed when the kernel draws the noise itself (all empty).
         self._no_noise = (
@@ -822,6 +843,14 @@ class CompiledStep:
             (f0, i0, i0, i0, np.zeros(1, dtype=bool), i0, i0),
             (i0[:0], np.zeros((0, 0)), np.zeros((0, 1), dtype=np.int64), i0),
         )
+
+    def _demand_rows(self, num_envs: int) -> np.ndarray:
+        """The [B, D] float64 rows the kernel draws a period's demand into (kept per B:
+        the kernel reads them in the same call, so one array serves every step)."""
+        rows = self._demand_by_size.get(num_envs)
+        if rows is None:
+            rows = self._demand_by_size[num_envs] = np.empty((num_envs, self.net.num_demand_nodes))
+        return rows
 
     def buffers(self, num_envs: int) -> StepBuffers:
         """Fresh arrays for one step's outputs (state, flows, costs) of ``num_envs`` envs."""
@@ -913,9 +942,9 @@ class CompiledStep:
                 n_demand = noise.num_demand_uniforms
                 sampler = (True, buffer, cursor, n_demand, demand_tables, lead_tables)
         action = np.ascontiguousarray(action, dtype=np.float64)
-        if sampler[0]:  # the kernel draws the noise: no arrays of it to pass
+        if sampler[0]:  # the kernel draws the noise into the demand rows it is given
             flags = self._flags  # disruptions switch exactly where the network has them
-            drawn = (action, *self._no_noise)
+            drawn = (action, self._demand_rows(b), *self._no_noise[1:])
         else:
             switches = noise.node_disruption is not None
             flags = self._flags[:4] + (self._flags[4] and switches,) + self._flags[5:]
@@ -990,7 +1019,7 @@ def _feature_arrays(net: Network, dtype: np.dtype) -> tuple[tuple, tuple, tuple]
     state and output arrays as empty stand-ins): empty arrays where the network has none,
     so every network shares one compiled specialisation per dtype."""
     k = net.typed(dtype)
-    no_int, no_float = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=dtype)
+    no_index, no_float = np.zeros(0, dtype=_INDEX), np.zeros(0, dtype=dtype)
     kinds = {"node": 0, "lane": 1}
     outages = tuple(
         np.array([o[c] if c else kinds[o[0]] for o in net.outages], dtype=np.int64)
@@ -1004,19 +1033,19 @@ def _feature_arrays(net: Network, dtype: np.dtype) -> tuple[tuple, tuple, tuple]
             net.charges_nodes,
             facility.astype(dtype),
             k.handling_cost,
-            np.flatnonzero(k.handling_cost).astype(np.int64),
+            np.flatnonzero(k.handling_cost).astype(_INDEX),
         ),
     )
     ranks = net.fulfilment_ranks
-    ptr = np.zeros(len(ranks) + 1, dtype=np.int64)
+    ptr = np.zeros(len(ranks) + 1, dtype=_INDEX)
     np.cumsum([len(r.lanes) for r in ranks], out=ptr[1:])
-    lanes = np.concatenate([r.lanes for r in ranks]).astype(np.int64) if ranks else no_int
+    lanes = np.concatenate([r.lanes for r in ranks]).astype(_INDEX) if ranks else no_index
     zones = (
         (
             ptr,
             lanes,
-            net.fulfilment_zone.astype(np.int64),
-            net.fulfilment_source.astype(np.int64),
+            net.fulfilment_zone.astype(_INDEX),
+            net.fulfilment_source.astype(_INDEX),
             net.fulfilment_delivery.astype(np.int64),
         ),
         (
@@ -1036,17 +1065,17 @@ def _feature_arrays(net: Network, dtype: np.dtype) -> tuple[tuple, tuple, tuple]
     layout = net.skus
     if layout is None:
         skus = (
-            (False, no_int, no_float, no_float, no_int, no_float),
+            (False, no_index, no_float, no_float, no_index, no_float),
             (no_float, no_float, no_float),
         )
     else:
         skus = (
             (
                 True,
-                layout.node_site.astype(np.int64),
+                layout.node_site.astype(_INDEX),
                 k.node_volume,
                 k.site_storage,
-                layout.lane_site.astype(np.int64),
+                layout.lane_site.astype(_INDEX),
                 k.lane_volume,
             ),
             (k.lane_site_capacity, k.truck_ordering, k.truck_transfer),
