@@ -127,8 +127,9 @@ def _kernel(  # noqa: C901
     initial_on_hand = fresh
     action, demand_in, lead_time, node_u, lane_u = noise
     # In-kernel noise (when ``sample``): this period's uniforms are buffer[i, cursor] (as
-    # envs.noise.NoiseStream.draw reads them), turned into demand by the guide-table
-    # inverse CDF (envs.sampling) and into lead times by counting CDF steps.
+    # envs.noise.NoiseStream.draw reads them), turned into demand (into ``demand_in``) by
+    # _draw_demand's guide-table inverse CDF (envs.sampling) and into lead times by
+    # counting CDF steps.
     sample, buffer, cursor, n_demand = sampler[0], sampler[1], sampler[2], sampler[3]
     stochastic, lead_steps, lead_support, base_lead = sampler[5]
     # The outputs of one length per env, likewise: rows of one block each (CompiledStep.buffers).
@@ -158,7 +159,7 @@ def _kernel(  # noqa: C901
     zone_filled, zone_sales = zone_rows[3], zone_rows[4]
     site_room, site_arriving = site_rows[0], site_rows[1]
     lane_asked = lane_site_rows[0]
-    quantity, dem_row = scratch[1]
+    quantity = scratch[1]
     lt_row = scratch[2]
     node_ok, lane_ok = scratch[3]
     # What _receive needs to share storage between a site's SKUs (unused without SKUs).
@@ -171,8 +172,6 @@ def _kernel(  # noqa: C901
     for i in range(num_envs):
         # ---- noise of this period
         if sample:
-            for d in range(num_demand):
-                dem_row[d] = demand_in[i, d]  # drawn by _draw_demand, above
             for e in range(num_lanes):
                 lt_row[e] = base_lead[e]
             for j in range(num_stochastic):
@@ -183,8 +182,6 @@ def _kernel(  # noqa: C901
                         k += 1
                 lt_row[stochastic[j]] = lead_support[j, k]
         else:
-            for d in range(num_demand):
-                dem_row[d] = demand_in[i, d]
             for e in range(num_lanes):
                 lt_row[e] = lead_time[i, e]
         # ---- action mapping (envs.actions.ActionMap.to_quantities), in float64
@@ -310,7 +307,7 @@ def _kernel(  # noqa: C901
         for n in range(num_nodes):
             backlog[i, n] = zero
         for d in range(num_demand):
-            flow_demand[i, d] = dem_row[d]
+            flow_demand[i, d] = demand_in[i, d]  # drawn or given, in float64
             last_demand[i, d] = flow_demand[i, d]
         for d in range(own_points):
             n = demand_nodes[d]
@@ -827,9 +824,9 @@ class CompiledStep:
         self._no_uniforms = np.zeros((0, 0))
         self._demand_by_size: dict[int, np.ndarray] = {}
         self._tables = None
-        # The noise arrays passed when the kernel draws the noise itself (all empty).
+        # The noise arrays passed when the kernel draws the noise itself (all empty; the
+        # demand rows it draws into come from _demand_rows).
         self._no_noise = (
-            np.zeros((0, 0)),
             np.zeros((0, 0), dtype=np.int64),
             self._no_uniforms,
             self._no_uniforms,
@@ -944,7 +941,7 @@ class CompiledStep:
         action = np.ascontiguousarray(action, dtype=np.float64)
         if sampler[0]:  # the kernel draws the noise into the demand rows it is given
             flags = self._flags  # disruptions switch exactly where the network has them
-            drawn = (action, self._demand_rows(b), *self._no_noise[1:])
+            drawn = (action, self._demand_rows(b), *self._no_noise)
         else:
             switches = noise.node_disruption is not None
             flags = self._flags[:4] + (self._flags[4] and switches,) + self._flags[5:]
@@ -1001,14 +998,14 @@ class CompiledStep:
 def _scratch(net: Network, dtype: np.dtype) -> tuple:
     """The kernel's per-env working rows (``scratch``), overwritten env by env: 10 per node,
     7 per lane, 5 per zone, 2 per SKU site and 1 per physical lane in the state dtype;
-    the lanes' quantities and the demands in float64; lead times; up flags."""
+    the lanes' quantities in float64; lead times; up flags."""
     n, e = net.num_nodes, net.num_lanes
     k = net.typed(dtype)
     sites, lane_sites = len(k.site_storage), len(k.lane_site_capacity)
     rows = [(10, n), (7, e), (5, net.num_zones), (2, sites), (1, lane_sites)]
     return (
         tuple(np.empty(shape, dtype=dtype) for shape in rows),  # one matrix per length
-        (np.empty(e), np.empty(net.num_demand_nodes)),
+        np.empty(e),
         np.empty(e, dtype=np.int64),
         (np.empty(n, dtype=bool), np.empty(e, dtype=bool)),
     )
