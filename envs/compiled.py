@@ -55,15 +55,20 @@ _INDEX = np.uint64
 # array the kernel touches belongs to the caller, and the atomic reference-count updates
 # of each array passed to an inlined helper or iterated over were half of a step's time.
 _JIT = {"cache": True, "error_model": "numpy", "_nrt": False}
+# Working rows of one tile of envs at most (bytes): about a core's L2 cache.
+SCRATCH_BYTES = 2**20
 
 
 @numba.njit(**_JIT, inline="always")
-def _sum_out(x, index_ptr, index_lanes, node, zero):
-    """Sum of ``x`` over node's lanes in lane order, from zero (as ``np.add.at``)."""
-    acc = zero
+def _sum_lanes(x, index_ptr, index_lanes, node, acc, nt, zero):
+    """``acc[t]`` = the sum of ``x[e, t]`` over node's lanes, in lane order from zero (as
+    ``np.add.at``), for the tile's ``nt`` envs."""
+    for t in range(nt):
+        acc[t] = zero
     for j in range(index_ptr[node], index_ptr[node + 1]):
-        acc += x[index_lanes[j]]
-    return acc
+        e = index_lanes[j]
+        for t in range(nt):
+            acc[t] += x[e, t]
 
 
 @numba.njit(**_JIT)
@@ -86,6 +91,13 @@ def _kernel(  # noqa: C901
     scratch,
 ):
     """One period of every env, writing into the ``out`` arrays (see ``CompiledStep``).
+
+    The state, the flows and the working rows have the env axis last ([N, B], [E, L, B],
+    ...), so each operation on a node or a lane is one loop over a tile's envs, which the
+    compiler turns into vector instructions (as Gymnasium's vectorised CartPole): envs
+    are independent, so a section done for every env of a tile before the next section
+    starts gives each env the same operations in the same order as a loop over envs.
+    Per-env branches (a short source, a lead time of one) are selects inside those loops.
 
     The sections follow ``envs.transition.transition``: 2. decision, 3. demand, 4. costs,
     5. advance; then the autoreset and the observation. Scalars of the state's dtype come
@@ -142,26 +154,28 @@ def _kernel(  # noqa: C901
 
     zero, tiny, one, inv_scale = scalars[0], scalars[1], scalars[2], scalars[3]
     num_envs, num_lanes = action.shape
-    num_nodes = on_hand0.shape[1]
+    num_nodes = on_hand0.shape[0]
     num_demand = demand_nodes.shape[0]
-    num_zones = zone_backlog0.shape[1]
+    num_zones = zone_backlog0.shape[0]
     own_points = num_demand - num_zones
     num_lane_sites = lane_site_capacity.shape[0]
-    # Per-env scratch, allocated once by CompiledStep (see _scratch): the kernel runs
-    # without numba's reference counting, so it allocates nothing itself.
-    node_rows, lane_rows, zone_rows, site_rows, lane_site_rows = scratch[0]
+    # Working rows of one tile of envs, allocated once by CompiledStep (see _scratch): the
+    # kernel runs without numba's reference counting, so it allocates nothing itself.
+    node_rows, lane_rows, zone_rows, site_rows, lane_site_rows, env_rows = scratch[0]
     position, inbound, available, oh = node_rows[0], node_rows[1], node_rows[2], node_rows[3]
     supplier_left, shelf, taken_before = node_rows[4], node_rows[5], node_rows[6]
     debit, sent, units_out = node_rows[7], node_rows[8], node_rows[9]
     base, lane_cost, arriving, landed = lane_rows[0], lane_rows[1], lane_rows[2], lane_rows[3]
-    req_row, ship, wanted_row = lane_rows[4], lane_rows[5], lane_rows[6]
+    req, ship, wanted = lane_rows[4], lane_rows[5], lane_rows[6]
     zone_old, zone_new, zone_now = zone_rows[0], zone_rows[1], zone_rows[2]
     zone_filled, zone_sales = zone_rows[3], zone_rows[4]
     site_room, site_arriving = site_rows[0], site_rows[1]
     lane_asked = lane_site_rows[0]
+    total, before, left = env_rows[0], env_rows[1], env_rows[2]
     quantity = scratch[1]
-    lt_row = scratch[2]
+    lt = scratch[2]
     node_ok, lane_ok = scratch[3]
+    tile = quantity.shape[1]
     # What _receive needs to share storage between a site's SKUs (unused without SKUs).
     sites = (has_skus, node_site, node_volume, site_storage, site_room, site_arriving)
     num_stochastic = stochastic.shape[0]
@@ -169,371 +183,431 @@ def _kernel(  # noqa: C901
 
     if sample:  # this period's demand of every env (demand_in is its output here)
         _draw_demand(buffer, cursor, period0, sampler[4], demand_in)
-    for i in range(num_envs):
+    for i0 in range(0, num_envs, tile):
+        nt = min(tile, num_envs - i0)  # env i0 + t of the batch is column t of a row
         # ---- noise of this period
         if sample:
             for e in range(num_lanes):
-                lt_row[e] = base_lead[e]
+                for t in range(nt):
+                    lt[e, t] = base_lead[e]
             for j in range(num_stochastic):
-                u = buffer[i, cursor, n_demand + j]
-                k = 0
-                for r in range(lead_steps.shape[0]):
-                    if u >= lead_steps[r, j]:
-                        k += 1
-                lt_row[stochastic[j]] = lead_support[j, k]
+                e = stochastic[j]
+                for t in range(nt):
+                    u = buffer[i0 + t, cursor, n_demand + j]
+                    k = 0
+                    for r in range(lead_steps.shape[0]):
+                        k += u >= lead_steps[r, j]
+                    lt[e, t] = lead_support[j, k]
         else:
             for e in range(num_lanes):
-                lt_row[e] = lead_time[i, e]
+                for t in range(nt):
+                    lt[e, t] = lead_time[i0 + t, e]
         # ---- action mapping (envs.actions.ActionMap.to_quantities), in float64
         if mode == _AS_QUANTITY:
             for e in range(num_lanes):
-                quantity[e] = action[i, e]
+                for t in range(nt):
+                    quantity[e, t] = action[i0 + t, e]
         else:
             for e in range(num_lanes):
-                c = min(max(action[i, e], -1.0), 1.0)
-                unit = max(c, 0.0) if transfer_lane[e] else (c + 1.0) * 0.5
-                quantity[e] = np.rint(unit * scale[e])
+                to_transfer, lane_scale = transfer_lane[e], scale[e]
+                for t in range(nt):
+                    c = min(max(action[i0 + t, e], -1.0), 1.0)
+                    unit = max(c, 0.0) if to_transfer else (c + 1.0) * 0.5
+                    quantity[e, t] = np.rint(unit * lane_scale)
             if mode == _ORDER_UP_TO:
                 # Inventory position: on-hand - backlog + in transit to the node.
                 for e in range(num_lanes):
-                    in_transit = zero
+                    for t in range(nt):
+                        arriving[e, t] = zero
                     for s in range(slots[e]):
-                        in_transit += pipeline0[i, e, s]
-                    arriving[e] = in_transit
+                        for t in range(nt):
+                            arriving[e, t] += pipeline0[e, s, i0 + t]
                 for n in range(num_nodes):
-                    inbound[n] = backlog0[i, n]
+                    for t in range(nt):
+                        inbound[n, t] = backlog0[n, i0 + t]
                 for z in range(num_zones):  # a zone's backlog is owed by its first source
                     n = demand_nodes[own_points + z]
-                    inbound[n] += zone_backlog0[i, z, 0] + zone_backlog0[i, z, 1]
+                    for t in range(nt):
+                        owed = zone_backlog0[z, 0, i0 + t] + zone_backlog0[z, 1, i0 + t]
+                        inbound[n, t] += owed
                 for n in range(num_nodes):
-                    position[n] = (on_hand0[i, n] - inbound[n]) + _sum_out(
-                        arriving, in_ptr, in_lanes, n, zero
-                    )
+                    _sum_lanes(arriving, in_ptr, in_lanes, n, total, nt, zero)
+                    for t in range(nt):
+                        position[n, t] = (on_hand0[n, i0 + t] - inbound[n, t]) + total[t]
                 for r in range(rank_ptr.shape[0] - 1):
                     for j in range(rank_ptr[r], rank_ptr[r + 1]):
                         e = rank_lanes[j]
                         d = lane_destination[e]
-                        order = max(quantity[e] - position[d], 0.0)
-                        quantity[e] = order
-                        position[d] += order
+                        for t in range(nt):
+                            order = max(quantity[e, t] - position[d, t], 0.0)
+                            quantity[e, t] = order
+                            position[d, t] += order
 
         # ---- 2. decision: clip, ration at short sources, ship
         for e in range(num_lanes):
-            base[e] = quantity[e]  # to the state dtype, as check_action
-            wanted_row[e] = np.rint(max(base[e], zero))
-            req_row[e] = min(wanted_row[e], lane_capacity[e])
+            cap = lane_capacity[e]
+            for t in range(nt):
+                base[e, t] = quantity[e, t]  # to the state dtype, as check_action
+                wanted[e, t] = np.rint(max(base[e, t], zero))
+                req[e, t] = min(wanted[e, t], cap)
         if has_skus:
             _share_lane_capacity(
-                req_row, lane_site, lane_volume, lane_site_capacity, lane_asked, zero, tiny
+                req, lane_site, lane_volume, lane_site_capacity, lane_asked, nt, zero, tiny
             )
         if masks_down:
             # Up in the random process and not in a scheduled outage (envs.transition.up_now).
             for n in range(num_nodes):
-                node_ok[n] = node_up0[i, n]
+                for t in range(nt):
+                    node_ok[n, t] = node_up0[n, i0 + t]
             for e in range(num_lanes):
-                lane_ok[e] = lane_up0[i, e]
+                for t in range(nt):
+                    lane_ok[e, t] = lane_up0[e, i0 + t]
             for o in range(outage_kind.shape[0]):
-                if outage_start[o] <= period0[i] < outage_end[o]:
-                    if outage_kind[o] == 0:
-                        node_ok[outage_index[o]] = False
-                    else:
-                        lane_ok[outage_index[o]] = False
+                k = outage_index[o]
+                for t in range(nt):
+                    if outage_start[o] <= period0[i0 + t] < outage_end[o]:
+                        if outage_kind[o] == 0:
+                            node_ok[k, t] = False
+                        else:
+                            lane_ok[k, t] = False
         for e in range(num_lanes):
-            req = req_row[e]
-            clipped[i, e] = wanted_row[e] - req
-            if masks_down and not lane_ok[e]:
-                req = req * zero
-            requested[i, e] = req
-            req_row[e] = req
+            for t in range(nt):
+                r = req[e, t]
+                clipped[e, i0 + t] = wanted[e, t] - r
+                if masks_down and not lane_ok[e, t]:
+                    r = r * zero
+                requested[e, i0 + t] = r
+                req[e, t] = r
         for n in range(num_nodes):
-            if is_supplier[n]:
-                available[n] = supplier_capacity[n]
-            else:
-                available[n] = on_hand0[i, n]
-            if masks_down and not node_ok[n]:
-                available[n] = zero
+            supplies = is_supplier[n]
+            for t in range(nt):
+                a = supplier_capacity[n] if supplies else on_hand0[n, i0 + t]
+                if masks_down and not node_ok[n, t]:
+                    a = zero
+                available[n, t] = a
         for n in range(num_nodes):
             first, last = out_ptr[n], out_ptr[n + 1]
-            total = _sum_out(req_row, out_ptr, out_lanes, n, zero)
-            if not total > available[n]:
-                for j in range(first, last):
-                    ship[out_lanes[j]] = req_row[out_lanes[j]]
-            elif priority:
-                before = zero
-                for j in range(first, last):
-                    e = out_lanes[j]
-                    ship[e] = min(max(available[n] - before, zero), req_row[e])
-                    before += req_row[e]
-            else:
-                served = min(available[n], total)
-                denominator = max(total, tiny)
+            _sum_lanes(req, out_ptr, out_lanes, n, total, nt, zero)
+            # Every env's rationed shipments are computed; where the node is not short
+            # (total <= available), the select keeps the request.
+            if priority:
+                for t in range(nt):
+                    before[t] = zero
                 for j in range(first, last):
                     e = out_lanes[j]
-                    base[e] = np.floor(req_row[e] * served / denominator)
-                left = available[n] - _sum_out(base, out_ptr, out_lanes, n, zero)
-                before = zero
-                for j in range(first, last):
-                    e = out_lanes[j]
-                    rest = min(req_row[e] - base[e], one)
-                    ship[e] = base[e] + min(max(left - before, zero), rest)
-                    before += rest
+                    for t in range(nt):
+                        rationed = min(max(available[n, t] - before[t], zero), req[e, t])
+                        ship[e, t] = rationed if total[t] > available[n, t] else req[e, t]
+                        before[t] += req[e, t]
+                continue
+            for j in range(first, last):
+                e = out_lanes[j]
+                for t in range(nt):
+                    served = min(available[n, t], total[t])
+                    denominator = max(total[t], tiny)
+                    base[e, t] = np.floor(req[e, t] * served / denominator)
+            _sum_lanes(base, out_ptr, out_lanes, n, left, nt, zero)
+            for t in range(nt):
+                left[t] = available[n, t] - left[t]
+                before[t] = zero
+            for j in range(first, last):
+                e = out_lanes[j]
+                for t in range(nt):
+                    rest = min(req[e, t] - base[e, t], one)
+                    rationed = base[e, t] + min(max(left[t] - before[t], zero), rest)
+                    ship[e, t] = rationed if total[t] > available[n, t] else req[e, t]
+                    before[t] += rest
 
         for e in range(num_lanes):
-            shipped[i, e] = ship[e]
+            for t in range(nt):
+                shipped[e, i0 + t] = ship[e, t]
         for n in range(num_nodes):  # units each node sends on its lanes (suppliers too)
-            sent[n] = _sum_out(ship, out_ptr, out_lanes, n, zero)
-            oh[n] = on_hand0[i, n] - (zero if is_supplier[n] else sent[n])
+            _sum_lanes(ship, out_ptr, out_lanes, n, total, nt, zero)
+            supplies = is_supplier[n]
+            for t in range(nt):
+                sent[n, t] = total[t]
+                oh[n, t] = on_hand0[n, i0 + t] - (zero if supplies else sent[n, t])
         # Lead time 0 lands at once.
         for e in range(num_lanes):
-            landed[e] = ship[e] if instant[e] and lt_row[e] == 0 else zero
+            lands = instant[e]
+            for t in range(nt):
+                landed[e, t] = ship[e, t] if lands and lt[e, t] == 0 else zero
         for n in range(num_nodes):
-            inbound[n] = _sum_out(landed, in_ptr, in_lanes, n, zero)
-            overflow[i, n] = zero
-        _receive(i, oh, inbound, overflow, storage_capacity, sites, zero, tiny)
+            _sum_lanes(landed, in_ptr, in_lanes, n, total, nt, zero)
+            for t in range(nt):
+                inbound[n, t] = total[t]
+                overflow[n, i0 + t] = zero
+        _receive(i0, nt, oh, inbound, overflow, storage_capacity, sites, zero, tiny)
         # Pipeline advanced by one period; new shipments with lead time L >= 2 in slot L-2.
         # (Slots beyond slots[e] are never written: the output pipeline starts zeroed. The
         # last used slot is cleared here, so reused output buffers need no clearing.)
         for e in range(num_lanes):
             if slots[e] > 0:
-                pipeline[i, e, slots[e] - 1] = zero
+                for t in range(nt):
+                    pipeline[e, slots[e] - 1, i0 + t] = zero
             for s in range(slots[e] - 1):
-                pipeline[i, e, s] = pipeline0[i, e, s + 1]
-            lt = lt_row[e]
-            arriving[e] = pipeline0[i, e, 0] + (ship[e] if lt == 1 else zero)
-            if lt >= 2:
-                pipeline[i, e, lt - 2] += ship[e]
+                for t in range(nt):
+                    pipeline[e, s, i0 + t] = pipeline0[e, s + 1, i0 + t]
+            for t in range(nt):
+                arriving[e, t] = pipeline0[e, 0, i0 + t] + (ship[e, t] if lt[e, t] == 1 else zero)
+            for t in range(nt):
+                if lt[e, t] >= 2:
+                    pipeline[e, lt[e, t] - 2, i0 + t] += ship[e, t]
 
         # ---- 3. demand: backlog first, then this period's demand
         for n in range(num_nodes):
-            backlog[i, n] = zero
+            for t in range(nt):
+                backlog[n, i0 + t] = zero
         for d in range(num_demand):
-            flow_demand[i, d] = demand_in[i, d]  # drawn or given, in float64
-            last_demand[i, d] = flow_demand[i, d]
+            for t in range(nt):
+                flow_demand[d, i0 + t] = demand_in[i0 + t, d]  # drawn or given, in float64
+                last_demand[d, i0 + t] = flow_demand[d, i0 + t]
         for d in range(own_points):
             n = demand_nodes[d]
-            dem = flow_demand[i, d]
-            stock = oh[n]
-            old_backlog = backlog0[i, n]
-            asked = dem + old_backlog
-            sold = min(stock, asked)
-            shortfall = asked - sold
-            oh[n] = stock - sold
-            kept = shortfall * is_backlog[d]
-            backlog[i, n] = kept
-            flow_backlog[i, d] = kept
-            lost[i, d] = shortfall - kept
-            sales[i, d] = sold
-            filled[i, d] = min(dem, max(stock - old_backlog, zero))
-        if num_zones:
+            keeps = is_backlog[d]
+            for t in range(nt):
+                i = i0 + t
+                dem = flow_demand[d, i]
+                stock = oh[n, t]
+                old_backlog = backlog0[n, i]
+                asked = dem + old_backlog
+                sold = min(stock, asked)
+                shortfall = asked - sold
+                oh[n, t] = stock - sold
+                kept = shortfall * keeps
+                backlog[n, i] = kept
+                flow_backlog[d, i] = kept
+                lost[d, i] = shortfall - kept
+                sales[d, i] = sold
+                filled[d, i] = min(dem, max(stock - old_backlog, zero))
+        for t in range(nt if num_zones else 0):  # (zones: env by env, as the reference)
+            i = i0 + t
             # Suppliers drop-ship what their capacity has left after this period's orders.
             for n in range(num_nodes):
-                supplier_left[n] = supplier_capacity[n] - sent[n] if is_supplier[n] else zero
+                supplier_left[n, t] = supplier_capacity[n] - sent[n, t] if is_supplier[n] else zero
             for z in range(num_zones):
-                zone_new[z] = zone_backlog0[i, z, 0]
-                zone_old[z] = zone_backlog0[i, z, 1]
-                zone_now[z] = flow_demand[i, own_points + z]
-                zone_filled[z] = zero
-                zone_sales[z] = zero
+                zone_new[z, t] = zone_backlog0[z, 0, i]
+                zone_old[z, t] = zone_backlog0[z, 1, i]
+                zone_now[z, t] = flow_demand[own_points + z, i]
+                zone_filled[z, t] = zero
+                zone_sales[z, t] = zero
                 for c in range(3):
-                    zone_lead_time[i, z, c] = zero
+                    zone_lead_time[z, c, i] = zero
             for r in range(zone_rank_ptr.shape[0] - 1):
                 # The shelf as the rank finds it; lanes of the rank sharing a source are
                 # served in zone order (units asked by earlier ones come first).
                 for n in range(num_nodes):
-                    shelf[n] = supplier_left[n] if is_supplier[n] else oh[n]
-                    if masks_down and not node_ok[n]:
-                        shelf[n] = zero
-                    taken_before[n] = zero
-                    debit[n] = zero
+                    shelf[n, t] = supplier_left[n, t] if is_supplier[n] else oh[n, t]
+                    if masks_down and not node_ok[n, t]:
+                        shelf[n, t] = zero
+                    taken_before[n, t] = zero
+                    debit[n, t] = zero
                 for j in range(zone_rank_ptr[r], zone_rank_ptr[r + 1]):
                     f = zone_rank_lanes[j]
                     z, src = ful_zone[f], ful_source[f]
-                    ask = (zone_old[z] + zone_new[z]) + zone_now[z]
+                    ask = (zone_old[z, t] + zone_new[z, t]) + zone_now[z, t]
                     request = min(ask, ful_capacity[f])
-                    take = min(max(shelf[src] - taken_before[src], zero), request)
-                    taken_before[src] += request
-                    debit[src] += take
-                    from_old = min(take, zone_old[z])
-                    from_new = min(take - from_old, zone_new[z])
+                    take = min(max(shelf[src, t] - taken_before[src, t], zero), request)
+                    taken_before[src, t] += request
+                    debit[src, t] += take
+                    from_old = min(take, zone_old[z, t])
+                    from_new = min(take - from_old, zone_new[z, t])
                     from_now = take - from_old - from_new
-                    zone_old[z] -= from_old
-                    zone_new[z] -= from_new
-                    zone_now[z] -= from_now
-                    fulfilled[i, f] = take
-                    zone_filled[z] += from_now
+                    zone_old[z, t] -= from_old
+                    zone_new[z, t] -= from_new
+                    zone_now[z, t] -= from_now
+                    fulfilled[f, i] = take
+                    zone_filled[z, t] += from_now
                     delivery = ful_delivery[f]
-                    zone_lead_time[i, z, min(delivery, 2)] += from_now
-                    zone_lead_time[i, z, min(delivery + 1, 2)] += from_new
-                    zone_lead_time[i, z, 2] += from_old
+                    zone_lead_time[z, min(delivery, 2), i] += from_now
+                    zone_lead_time[z, min(delivery + 1, 2), i] += from_new
+                    zone_lead_time[z, 2, i] += from_old
                 for n in range(num_nodes):
                     if is_supplier[n]:
-                        supplier_left[n] -= debit[n]
+                        supplier_left[n, t] -= debit[n, t]
                     else:
-                        oh[n] -= debit[n]
+                        oh[n, t] -= debit[n, t]
             for f in range(ful_zone.shape[0]):
-                zone_sales[ful_zone[f]] += fulfilled[i, f]
+                zone_sales[ful_zone[f], t] += fulfilled[f, i]
             for z in range(num_zones):
                 d = own_points + z
-                arose = zone_now[z] * zone_is_backlog[z]
-                older = zone_old[z] + zone_new[z]
-                sales[i, d] = zone_sales[z]
-                filled[i, d] = zone_filled[z]
-                lost[i, d] = zone_now[z] - arose
-                zone_backlog[i, z, 0] = arose
-                zone_backlog[i, z, 1] = older
-                flow_backlog[i, d] = arose + older
+                arose = zone_now[z, t] * zone_is_backlog[z]
+                older = zone_old[z, t] + zone_new[z, t]
+                sales[d, i] = zone_sales[z, t]
+                filled[d, i] = zone_filled[z, t]
+                lost[d, i] = zone_now[z, t] - arose
+                zone_backlog[z, 0, i] = arose
+                zone_backlog[z, 1, i] = older
+                flow_backlog[d, i] = arose + older
 
-        # ---- 4. costs on the end-of-period state, summed in index order
-        pipe_cost = zero
+        # ---- 4. costs on the end-of-period state, each env's sums in index order (the
+        # in-transit terms in two rows, then added, as the reference; the rest summed in
+        # place in the cost rows)
+        pipe_cost, arriving_cost = total, before
+        for t in range(nt):
+            pipe_cost[t] = zero
+            arriving_cost[t] = zero
         for e in paid_lanes:
+            weight = in_transit_holding[e]
             for s in range(slots[e]):
-                pipe_cost += pipeline[i, e, s] * in_transit_holding[e]
-        arriving_cost = zero
+                for t in range(nt):
+                    pipe_cost[t] += pipeline[e, s, i0 + t] * weight
         for e in paid_lanes:
-            arriving_cost += arriving[e] * in_transit_holding[e]
+            weight = in_transit_holding[e]
+            for t in range(nt):
+                arriving_cost[t] += arriving[e, t] * weight
+        for c in range(10):
+            for t in range(nt):
+                costs[c, i0 + t] = zero
+        for t in range(nt):
+            costs[1, i0 + t] = pipe_cost[t] + arriving_cost[t]
         for e in range(num_lanes):
-            lane_cost[e] = (fixed_cost[e] if ship[e] > 0 else zero) + ship[e] * unit_cost[e]
-        holding = zero
+            for t in range(nt):
+                lane_cost[e, t] = (fixed_cost[e] if ship[e, t] > 0 else zero) + (
+                    ship[e, t] * unit_cost[e]
+                )
         for n in holding_nodes:
-            holding += oh[n] * holding_cost[n]
+            weight = holding_cost[n]
+            for t in range(nt):
+                costs[0, i0 + t] += oh[n, t] * weight
         if held.shape[0] > 0:  # several SKUs: the stock charged holding, per node
             for n in range(num_nodes):
-                held[i, n] = oh[n]
-        backlog_cost = zero
-        lost_cost = zero
+                for t in range(nt):
+                    held[n, i0 + t] = oh[n, t]
         for d in backlog_d:
-            backlog_cost += flow_backlog[i, d] * backlog_penalty[d]
+            weight = backlog_penalty[d]
+            for t in range(nt):
+                costs[2, i0 + t] += flow_backlog[d, i0 + t] * weight
         for d in lost_d:
-            lost_cost += lost[i, d] * lost_penalty[d]
-        ordering = zero
+            weight = lost_penalty[d]
+            for t in range(nt):
+                costs[3, i0 + t] += lost[d, i0 + t] * weight
         for e in repl:
-            ordering += lane_cost[e] * is_replenishment[e]
-        transfer = zero
+            weight = is_replenishment[e]
+            for t in range(nt):
+                costs[5, i0 + t] += lane_cost[e, t] * weight
         for e in trans:
-            transfer += lane_cost[e] * is_transfer[e]
-        handling = zero
-        fulfilment = zero
-        facility = zero
+            weight = is_transfer[e]
+            for t in range(nt):
+                costs[6, i0 + t] += lane_cost[e, t] * weight
         if charges_nodes:
             # Units shipped out of each node: on lanes, to its own customers, to zones.
             for n in range(num_nodes):
-                units_out[n] = sent[n]
+                for t in range(nt):
+                    units_out[n, t] = sent[n, t]
             for d in range(own_points):
-                units_out[demand_nodes[d]] += sales[i, d]
+                n = demand_nodes[d]
+                for t in range(nt):
+                    units_out[n, t] += sales[d, i0 + t]
             for f in range(ful_zone.shape[0]):
-                units_out[ful_source[f]] += fulfilled[i, f]
-                fulfilment += fulfilled[i, f] * ful_unit_cost[f]
+                n, weight = ful_source[f], ful_unit_cost[f]
+                for t in range(nt):
+                    units_out[n, t] += fulfilled[f, i0 + t]
+                    costs[9, i0 + t] += fulfilled[f, i0 + t] * weight
             for n in handling_nodes:
-                handling += units_out[n] * handling_cost[n]
-            facility = facility_cost[0]
+                weight = handling_cost[n]
+                for t in range(nt):
+                    costs[8, i0 + t] += units_out[n, t] * weight
+            for t in range(nt):
+                costs[7, i0 + t] = facility_cost[0]
         if has_skus:
             # One truck per physical lane: its fixed cost once per period in which it ships.
+            truck_o, truck_t = total, before
             for g in range(num_lane_sites):
-                lane_asked[g] = zero
+                for t in range(nt):
+                    lane_asked[g, t] = zero
             for e in range(num_lanes):
-                lane_asked[lane_site[e]] += ship[e]
-            truck_o = zero
-            truck_t = zero
+                g = lane_site[e]
+                for t in range(nt):
+                    lane_asked[g, t] += ship[e, t]
+            for t in range(nt):
+                truck_o[t] = zero
+                truck_t[t] = zero
             for g in range(num_lane_sites):
-                ships = one if lane_asked[g] > 0 else zero
-                truck_o += ships * truck_ordering[g]
-                truck_t += ships * truck_transfer[g]
-            ordering = ordering + truck_o
-            transfer = transfer + truck_t
+                for t in range(nt):
+                    ships = one if lane_asked[g, t] > 0 else zero
+                    truck_o[t] += ships * truck_ordering[g]
+                    truck_t[t] += ships * truck_transfer[g]
+            for t in range(nt):
+                costs[5, i0 + t] = costs[5, i0 + t] + truck_o[t]
+                costs[6, i0 + t] = costs[6, i0 + t] + truck_t[t]
 
         # ---- 5. advance to t+1: arrivals land (overflow disposed of), disruptions switch
         for n in range(num_nodes):
-            inbound[n] = _sum_out(arriving, in_ptr, in_lanes, n, zero)
-        _receive(i, oh, inbound, overflow, storage_capacity, sites, zero, tiny)
-        overflow_cost_sum = zero
+            _sum_lanes(arriving, in_ptr, in_lanes, n, total, nt, zero)
+            for t in range(nt):
+                inbound[n, t] = total[t]
+        _receive(i0, nt, oh, inbound, overflow, storage_capacity, sites, zero, tiny)
         for n in overflow_nodes:
-            overflow_cost_sum += overflow[i, n] * overflow_cost[n]
+            weight = overflow_cost[n]
+            for t in range(nt):
+                costs[4, i0 + t] += overflow[n, i0 + t] * weight
+        for t in range(nt):
+            i = i0 + t
+            costs[10, i] = (
+                (costs[0, i] + costs[1, i] + costs[2, i] + costs[3, i] + costs[4, i])
+                + costs[5, i]
+                + costs[6, i]
+                + costs[7, i]
+                + costs[8, i]
+                + costs[9, i]
+            )
         for e in range(num_lanes):
-            received[i, e] = landed[e] + arriving[e]
-        in_transit_cost = pipe_cost + arriving_cost
-        costs[0, i] = holding
-        costs[1, i] = in_transit_cost
-        costs[2, i] = backlog_cost
-        costs[3, i] = lost_cost
-        costs[4, i] = overflow_cost_sum
-        costs[5, i] = ordering
-        costs[6, i] = transfer
-        costs[7, i] = facility
-        costs[8, i] = handling
-        costs[9, i] = fulfilment
-        costs[10, i] = (
-            (holding + in_transit_cost + backlog_cost + lost_cost + overflow_cost_sum)
-            + ordering
-            + transfer
-            + facility
-            + handling
-            + fulfilment
-        )
+            for t in range(nt):
+                received[e, i0 + t] = landed[e, t] + arriving[e, t]
         for n in range(num_nodes):
-            u_up = node_up0[i, n]
-            if switches_up:
-                u = buffer[i, cursor, n_demand + n_lead + n] if sample else node_u[i, n]
-                u_up = u >= node_failure[n] if u_up else u < node_recovery[n]
-            node_up[i, n] = u_up
+            for t in range(nt):
+                u_up = node_up0[n, i0 + t]
+                if switches_up:
+                    j = n_demand + n_lead + n
+                    u = buffer[i0 + t, cursor, j] if sample else node_u[i0 + t, n]
+                    u_up = u >= node_failure[n] if u_up else u < node_recovery[n]
+                node_up[n, i0 + t] = u_up
         for e in range(num_lanes):
-            u_up = lane_up0[i, e]
-            if switches_up:
-                j = n_demand + n_lead + num_nodes + e
-                u = buffer[i, cursor, j] if sample else lane_u[i, e]
-                u_up = u >= lane_failure[e] if u_up else u < lane_recovery[e]
-            lane_up[i, e] = u_up
-        period[i] = period0[i] + 1
+            for t in range(nt):
+                u_up = lane_up0[e, i0 + t]
+                if switches_up:
+                    j = n_demand + n_lead + num_nodes + e
+                    u = buffer[i0 + t, cursor, j] if sample else lane_u[i0 + t, e]
+                    u_up = u >= lane_failure[e] if u_up else u < lane_recovery[e]
+                lane_up[e, i0 + t] = u_up
+        for t in range(nt):
+            period[i0 + t] = period0[i0 + t] + 1
+            truncated[i0 + t] = period[i0 + t] >= episode_length
         for n in range(num_nodes):
-            on_hand[i, n] = oh[n]
+            for t in range(nt):
+                on_hand[n, i0 + t] = oh[n, t]
 
         # ---- autoreset and observation
-        truncated[i] = period[i] >= episode_length
         if not build_obs:
             continue
-        _observe(
-            i,
-            final_obs,
-            on_hand,
-            backlog,
-            pipeline,
-            period,
-            node_up,
-            lane_up,
-            last_demand,
-            inv_scale,
-            layout,
-        )
-        if truncated[i]:
+        state_out = (on_hand, backlog, pipeline, period, node_up, lane_up, last_demand)
+        _observe(i0, nt, final_obs, state_out, inv_scale, layout)
+        ended = 0
+        for i in range(i0, i0 + nt):
+            if not truncated[i]:
+                continue
+            ended += 1
             for n in range(num_nodes):
-                on_hand[i, n] = initial_on_hand[n]
-                backlog[i, n] = zero
-                node_up[i, n] = True
+                on_hand[n, i] = initial_on_hand[n]
+                backlog[n, i] = zero
+                node_up[n, i] = True
             for e in range(num_lanes):
-                lane_up[i, e] = True
+                lane_up[e, i] = True
                 for s in range(slots[e]):
-                    pipeline[i, e, s] = zero
+                    pipeline[e, s, i] = zero
             for d in range(num_demand):
-                last_demand[i, d] = zero
+                last_demand[d, i] = zero
             for z in range(num_zones):
-                zone_backlog[i, z, 0] = zero
-                zone_backlog[i, z, 1] = zero
+                zone_backlog[z, 0, i] = zero
+                zone_backlog[z, 1, i] = zero
             period[i] = 0
-            _observe(
-                i,
-                obs,
-                on_hand,
-                backlog,
-                pipeline,
-                period,
-                node_up,
-                lane_up,
-                last_demand,
-                inv_scale,
-                layout,
-            )
+        if ended:  # (envs that did not end get their final observation again)
+            _observe(i0, nt, obs, state_out, inv_scale, layout)
         else:
-            for f in range(obs.shape[1]):
-                obs[i, f] = final_obs[i, f]
+            for i in range(i0, i0 + nt):
+                for f in range(obs.shape[1]):
+                    obs[i, f] = final_obs[i, f]
 
 
 @numba.njit(**_JIT)
@@ -568,82 +642,103 @@ def _draw_demand(buffer, cursor, period0, tables, out):
 
 
 @numba.njit(**_JIT, inline="always")
-def _receive(i, oh, inbound, overflow, storage_capacity, sites, zero, tiny):
-    """Land ``inbound`` per node on ``oh``; what does not fit is added to ``overflow[i]``
-    (envs.transition._receive: per node, or per physical site in volume units with SKUs;
-    ``sites`` is (has_skus, node_site, node_volume, site_storage) and two scratch rows)."""
+def _receive(i0, nt, oh, inbound, overflow, storage_capacity, sites, zero, tiny):
+    """Land ``inbound`` [N, tile] on ``oh``; what does not fit is added to ``overflow``
+    [N, B] at envs ``i0 + t`` (envs.transition._receive: per node, or per physical site
+    in volume units with SKUs; ``sites`` is (has_skus, node_site, node_volume,
+    site_storage) and two working rows)."""
     has_skus, node_site, node_volume, site_storage, site_room, site_arriving = sites
     num_nodes = oh.shape[0]
     if not has_skus:
         for n in range(num_nodes):
-            oh[n] += inbound[n]
-            spill = max(oh[n] - storage_capacity[n], zero)
-            oh[n] -= spill
-            overflow[i, n] += spill
+            capacity = storage_capacity[n]
+            for t in range(nt):
+                stock = oh[n, t] + inbound[n, t]
+                spill = max(stock - capacity, zero)
+                oh[n, t] = stock - spill
+                overflow[n, i0 + t] += spill
         return
     for h in range(site_room.shape[0]):
-        site_room[h] = zero
-        site_arriving[h] = zero
+        for t in range(nt):
+            site_room[h, t] = zero
+            site_arriving[h, t] = zero
     for n in range(num_nodes):  # node order, as np.add.at
-        site_room[node_site[n]] += oh[n] * node_volume[n]
-        site_arriving[node_site[n]] += inbound[n] * node_volume[n]
+        h, volume = node_site[n], node_volume[n]
+        for t in range(nt):
+            site_room[h, t] += oh[n, t] * volume
+            site_arriving[h, t] += inbound[n, t] * volume
     for h in range(site_room.shape[0]):
-        site_room[h] = max(site_storage[h] - site_room[h], zero)
+        for t in range(nt):
+            site_room[h, t] = max(site_storage[h] - site_room[h, t], zero)
     for n in range(num_nodes):
         h = node_site[n]
-        kept = inbound[n]
-        if site_arriving[h] > site_room[h]:
-            room = site_room[h] if np.isfinite(site_room[h]) else zero
-            kept = np.floor(inbound[n] * room / max(site_arriving[h], tiny))
-        oh[n] += kept
-        overflow[i, n] += inbound[n] - kept
+        for t in range(nt):
+            kept = inbound[n, t]
+            if site_arriving[h, t] > site_room[h, t]:
+                room = site_room[h, t] if np.isfinite(site_room[h, t]) else zero
+                kept = np.floor(inbound[n, t] * room / max(site_arriving[h, t], tiny))
+            oh[n, t] += kept
+            overflow[n, i0 + t] += inbound[n, t] - kept
 
 
 @numba.njit(**_JIT, inline="always")
-def _share_lane_capacity(req_row, lane_site, lane_volume, lane_site_capacity, asked, zero, tiny):
+def _share_lane_capacity(req, lane_site, lane_volume, lane_site_capacity, asked, nt, zero, tiny):
     """The SKUs' copies of a lane share its capacity in volume units
-    (envs.transition.share_lane_capacity), in place on ``req_row``."""
+    (envs.transition.share_lane_capacity), in place on ``req`` [E, tile]."""
     for g in range(asked.shape[0]):
-        asked[g] = zero
-    for e in range(req_row.shape[0]):
-        asked[lane_site[e]] += req_row[e] * lane_volume[e]
-    for e in range(req_row.shape[0]):
+        for t in range(nt):
+            asked[g, t] = zero
+    for e in range(req.shape[0]):
+        g, volume = lane_site[e], lane_volume[e]
+        for t in range(nt):
+            asked[g, t] += req[e, t] * volume
+    for e in range(req.shape[0]):
         g = lane_site[e]
-        if asked[g] > lane_site_capacity[g]:
-            finite = lane_site_capacity[g] if np.isfinite(lane_site_capacity[g]) else zero
-            req_row[e] = np.floor(req_row[e] * finite / max(asked[g], tiny))
+        capacity = lane_site_capacity[g]
+        finite = capacity if np.isfinite(capacity) else zero
+        for t in range(nt):
+            if asked[g, t] > capacity:
+                req[e, t] = np.floor(req[e, t] * finite / max(asked[g, t], tiny))
 
 
 @numba.njit(**_JIT, inline="always")
-def _observe(
-    i, obs, on_hand, backlog, pipeline, period, node_up, lane_up, last_demand, inv_scale, layout
-):
-    """Row i of the observation (envs.observations.ObservationLayout.build)."""
+def _observe(i0, nt, obs, state, inv_scale, layout):
+    """Rows ``i0 .. i0 + nt - 1`` of the observation (envs.observations.ObservationLayout
+    .build) from the env-last state arrays, feature by feature."""
+    on_hand, backlog, pipeline, period, node_up, lane_up, last_demand = state
     obs_stock, obs_backlog, pipe_lane, pipe_slot, season, season_table, flags = layout
     flag_nodes, flag_lanes = flags
     f = 0
     for n in obs_stock:
-        obs[i, f] = on_hand[i, n] * inv_scale
+        for t in range(nt):
+            obs[i0 + t, f] = on_hand[n, i0 + t] * inv_scale
         f += 1
     for n in obs_backlog:
-        obs[i, f] = backlog[i, n] * inv_scale
+        for t in range(nt):
+            obs[i0 + t, f] = backlog[n, i0 + t] * inv_scale
         f += 1
     for j in range(pipe_lane.shape[0]):
-        obs[i, f] = pipeline[i, pipe_lane[j], pipe_slot[j]] * inv_scale
+        e, s = pipe_lane[j], pipe_slot[j]
+        for t in range(nt):
+            obs[i0 + t, f] = pipeline[e, s, i0 + t] * inv_scale
         f += 1
-    for d in range(last_demand.shape[1]):
-        obs[i, f] = last_demand[i, d] * inv_scale
+    for d in range(last_demand.shape[0]):
+        for t in range(nt):
+            obs[i0 + t, f] = last_demand[d, i0 + t] * inv_scale
         f += 1
     if season > 1:
-        phase = period[i] % season
-        obs[i, f] = season_table[phase, 0]
-        obs[i, f + 1] = season_table[phase, 1]
+        for t in range(nt):
+            phase = period[i0 + t] % season
+            obs[i0 + t, f] = season_table[phase, 0]
+            obs[i0 + t, f + 1] = season_table[phase, 1]
         f += 2
     for n in flag_nodes:
-        obs[i, f] = 1.0 if node_up[i, n] else 0.0
+        for t in range(nt):
+            obs[i0 + t, f] = 1.0 if node_up[n, i0 + t] else 0.0
         f += 1
     for e in flag_lanes:
-        obs[i, f] = 1.0 if lane_up[i, e] else 0.0
+        for t in range(nt):
+            obs[i0 + t, f] = 1.0 if lane_up[e, i0 + t] else 0.0
         f += 1
 
 
@@ -819,7 +914,7 @@ class CompiledStep:
             )
             self.num_features = len(layout.names)
         self._landed_cost, self._zones, self._skus = _feature_arrays(net, self.dtype)
-        self._scratch = _scratch(net, self.dtype)
+        self._scratch_by_tile: dict[int, tuple] = {}
         self._fresh = net.initial_on_hand.astype(self.dtype)
         self._no_uniforms = np.zeros((0, 0))
         self._demand_by_size: dict[int, np.ndarray] = {}
@@ -841,6 +936,14 @@ class CompiledStep:
             (i0[:0], np.zeros((0, 0)), np.zeros((0, 1), dtype=np.int64), i0),
         )
 
+    def _scratch(self, num_envs: int) -> tuple:
+        """The kernel's working rows for ``num_envs`` envs, one tile's worth (kept per tile)."""
+        tile = tile_size(self.net, num_envs)
+        rows = self._scratch_by_tile.get(tile)
+        if rows is None:
+            rows = self._scratch_by_tile[tile] = _scratch(self.net, self.dtype, tile)
+        return rows
+
     def _demand_rows(self, num_envs: int) -> np.ndarray:
         """The [B, D] float64 rows the kernel draws a period's demand into (kept per B:
         the kernel reads them in the same call, so one array serves every step)."""
@@ -853,44 +956,53 @@ class CompiledStep:
         """Fresh arrays for one step's outputs (state, flows, costs) of ``num_envs`` envs."""
         b, n, e = num_envs, self.net.num_nodes, self.net.num_lanes
         d, z = self.net.num_demand_nodes, self.net.num_zones
+        f, length = len(self.net.fulfilment_zone), self.net.pipeline_length
         dt = self.dtype
-        # Arrays of one shape are the rows of one block, which the kernel takes as one
-        # argument (each array argument costs numba ~90 ns to unbox, every call).
-        node_out = np.empty((3, b, n), dt)  # on-hand, backlog, overflow
-        point_out = np.empty((6, b, d), dt)  # last demand, demand, sales, filled, lost, backlog
-        lane_out = np.empty((4, b, e), dt)  # requested, clipped, shipped, received
+        # The kernel's arrays have the env axis last; the State and Flows fields are their
+        # transposed views, [B, ...] as everywhere else. Arrays of one shape are the rows of
+        # one block, which the kernel takes as one argument (numba unboxes every array
+        # argument on every call, ~90 ns each).
+        node_out = np.empty((3, n, b), dt)  # on-hand, backlog, overflow
+        point_out = np.empty((6, d, b), dt)  # last demand, demand, sales, filled, lost, backlog
+        lane_out = np.empty((4, e, b), dt)  # requested, clipped, shipped, received
+        pipeline = np.zeros((e, length, b), dt)
+        period = np.empty(b, np.int64)
+        node_up, lane_up = np.empty((n, b), bool), np.empty((e, b), bool)
+        zone_backlog = np.empty((z, 2, b), dt)
+        fulfilled = np.empty((f, b), dt)
+        zone_lead_time = np.empty((z, 3, b), dt)
+        held = np.empty((n if self.net.skus is not None else 0, b), dt)
         state = State(
-            on_hand=node_out[0],
-            backlog=node_out[1],
-            pipeline=np.zeros((b, e, self.net.pipeline_length), dt),
-            period=np.empty(b, np.int64),
-            node_up=np.empty((b, n), bool),
-            lane_up=np.empty((b, e), bool),
-            last_demand=point_out[0],
-            zone_backlog=np.empty((b, z, 2), dt) if z else None,
+            on_hand=node_out[0].T,
+            backlog=node_out[1].T,
+            pipeline=pipeline.transpose(2, 0, 1),
+            period=period,
+            node_up=node_up.T,
+            lane_up=lane_up.T,
+            last_demand=point_out[0].T,
+            zone_backlog=zone_backlog.transpose(2, 0, 1) if z else None,
         )
         flows = Flows(
-            requested=lane_out[0],
-            clipped=lane_out[1],
-            shipped=lane_out[2],
-            received=lane_out[3],
-            overflow=node_out[2],
-            demand=point_out[1],
-            sales=point_out[2],
-            filled=point_out[3],
-            lost=point_out[4],
-            backlog=point_out[5],
-            fulfilled=np.empty((b, len(self.net.fulfilment_zone)), dt) if z else None,
-            zone_lead_time=np.empty((b, z, 3), dt) if z else None,
-            held=np.empty((b, n), dt) if self.net.skus is not None else None,
+            requested=lane_out[0].T,
+            clipped=lane_out[1].T,
+            shipped=lane_out[2].T,
+            received=lane_out[3].T,
+            overflow=node_out[2].T,
+            demand=point_out[1].T,
+            sales=point_out[2].T,
+            filled=point_out[3].T,
+            lost=point_out[4].T,
+            backlog=point_out[5].T,
+            fulfilled=fulfilled.T if z else None,
+            zone_lead_time=zone_lead_time.transpose(2, 0, 1) if z else None,
+            held=held.T if self.net.skus is not None else None,
         )
         rows = np.empty((11, b), dt)
         costs = Costs(*rows[:10])
         costs.total = rows[10]  # the kernel's sum, in the order of Costs.total
         truncated = np.empty(b, bool)
         final_obs = np.empty((b, self.num_features), np.float32)
-        held = flows.held if flows.held is not None else np.empty((0, n), dt)
-        rest = (state.pipeline, state.period, state.node_up, state.lane_up)  # state, unblocked
+        rest = (pipeline, period, node_up, lane_up)  # the state's arrays, unblocked
         return StepBuffers(
             state,
             flows,
@@ -898,7 +1010,7 @@ class CompiledStep:
             truncated,
             final_obs,
             ((node_out, *rest, point_out, lane_out, rows, truncated), (final_obs, held)),
-            (state.zone_backlog, flows.fulfilled, flows.zone_lead_time),
+            (zone_backlog, fulfilled, zone_lead_time),
         )
 
     def __call__(
@@ -955,19 +1067,20 @@ class CompiledStep:
                 np.ascontiguousarray(node_u, dtype=np.float64),
                 np.ascontiguousarray(lane_u, dtype=np.float64),
             )
-        # The state as the kernel reads it (a step's own arrays are C-contiguous already;
-        # another layout would only make numba compile a second specialisation).
+        # The state as the kernel reads it, env axis last: a step's own state (views of its
+        # env-last arrays) as it is; any other state (a reset, a caller's) is copied so.
         state0 = (
-            state.on_hand,
-            state.backlog,
-            state.pipeline,
-            state.period,
-            state.node_up,
-            state.lane_up,
+            np.ascontiguousarray(state.on_hand.T),
+            np.ascontiguousarray(state.backlog.T),
+            np.ascontiguousarray(state.pipeline.transpose(1, 2, 0)),
+            np.ascontiguousarray(state.period, dtype=np.int64),
+            np.ascontiguousarray(state.node_up.T),
+            np.ascontiguousarray(state.lane_up.T),
         )
         zones = self._zones
         if self.net.num_zones:
-            zones = (zones[0], zones[1], (state.zone_backlog, *out.zone_out))
+            zone_backlog0 = np.ascontiguousarray(state.zone_backlog.transpose(1, 2, 0))
+            zones = (zones[0], zones[1], (zone_backlog0, *out.zone_out))
         before_obs, after_obs = out.kernel_out
         _kernel(
             flags,
@@ -985,7 +1098,7 @@ class CompiledStep:
             self._landed_cost,
             zones,
             self._skus,
-            self._scratch,
+            self._scratch(b),
         )
         if not self._flags[2]:
             return nxt, out.costs, flows, truncated, None, None
@@ -995,19 +1108,30 @@ class CompiledStep:
         return nxt, out.costs, flows, truncated, obs, final_obs
 
 
-def _scratch(net: Network, dtype: np.dtype) -> tuple:
-    """The kernel's per-env working rows (``scratch``), overwritten env by env: 10 per node,
-    7 per lane, 5 per zone, 2 per SKU site and 1 per physical lane in the state dtype;
-    the lanes' quantities in float64; lead times; up flags."""
+def tile_size(net: Network, num_envs: int) -> int:
+    """Envs per tile of the kernel: as many as keep its working rows within
+    ``SCRATCH_BYTES`` (about a core's L2 cache; 16 at least, a multiple of 16 up to 256:
+    long enough loops over envs for vector instructions), and no more than ``num_envs``."""
+    per_env = 8 * (11 * net.num_nodes + 10 * net.num_lanes + 5 * net.num_zones)
+    tile = max(16, min(256, SCRATCH_BYTES // max(per_env, 1) // 16 * 16))
+    return min(tile, num_envs)
+
+
+def _scratch(net: Network, dtype: np.dtype, tile: int) -> tuple:
+    """The kernel's working rows for a tile of envs (``scratch``), [rows, length, tile],
+    overwritten tile by tile: 10 per node, 7 per lane, 5 per zone, 2 per SKU site, 1 per
+    physical lane and 3 per env in the state dtype; the lanes' quantities in float64; lead
+    times; up flags."""
     n, e = net.num_nodes, net.num_lanes
     k = net.typed(dtype)
     sites, lane_sites = len(k.site_storage), len(k.lane_site_capacity)
     rows = [(10, n), (7, e), (5, net.num_zones), (2, sites), (1, lane_sites)]
     return (
-        tuple(np.empty(shape, dtype=dtype) for shape in rows),  # one matrix per length
-        np.empty(e),
-        np.empty(e, dtype=np.int64),
-        (np.empty(n, dtype=bool), np.empty(e, dtype=bool)),
+        tuple(np.empty((*shape, tile), dtype=dtype) for shape in rows)  # one block per length
+        + (np.empty((3, tile), dtype=dtype),),
+        np.empty((e, tile)),
+        np.empty((e, tile), dtype=np.int64),
+        (np.empty((n, tile), dtype=bool), np.empty((e, tile), dtype=bool)),
     )
 
 
@@ -1086,10 +1210,6 @@ def transition(
     """``envs.transition.transition`` compiled: same arguments, same numbers."""
     action = check_action(net, action, np.float64)
     dtype = np.dtype(state.on_hand.dtype)
-    # Any state a caller built: C-contiguous, as the kernel's one specialisation reads it.
-    state = State(
-        **{k: None if v is None else np.ascontiguousarray(v) for k, v in vars(state).items()}
-    )
     # The step's constant arrays are built once per network and dtype, not every period.
     step = net.derived(f"compiled_step/{dtype}", lambda: CompiledStep(net, dtype))
     nxt, costs, flows, _, _, _ = step(state, action, noise)
