@@ -183,8 +183,11 @@ def _kernel(  # noqa: C901
 
     if sample:  # this period's demand of every env (demand_in is its output here)
         _draw_demand(buffer, cursor, period0, sampler[4], demand_in)
-    for i0 in range(0, num_envs, tile):
-        nt = min(tile, num_envs - i0)  # env i0 + t of the batch is column t of a row
+    # Env indices are unsigned: numba indexes with a signed integer through a negative-index
+    # fix-up, which would turn each contiguous loop over envs into a gather.
+    num_envs_u, tile_u = np.uint64(num_envs), np.uint64(tile)
+    for i0 in range(np.uint64(0), num_envs_u, tile_u):
+        nt = min(tile_u, num_envs_u - i0)  # env i0 + t of the batch is column t of a row
         # ---- noise of this period
         if sample:
             for e in range(num_lanes):
@@ -380,7 +383,9 @@ def _kernel(  # noqa: C901
                 lost[d, i] = shortfall - kept
                 sales[d, i] = sold
                 filled[d, i] = min(dem, max(stock - old_backlog, zero))
-        for t in range(nt if num_zones else 0):  # (zones: env by env, as the reference)
+        for t in range(nt):  # (zones: env by env, as the reference)
+            if not num_zones:
+                break
             i = i0 + t
             # Suppliers drop-ship what their capacity has left after this period's orders.
             for n in range(num_nodes):
