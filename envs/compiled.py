@@ -55,8 +55,8 @@ _INDEX = np.uint64
 # array the kernel touches belongs to the caller, and the atomic reference-count updates
 # of each array passed to an inlined helper or iterated over were half of a step's time.
 _JIT = {"cache": True, "error_model": "numpy", "_nrt": False}
-# Working rows of one tile of envs at most (bytes): about a core's L2 cache.
-SCRATCH_BYTES = 2**20
+# Working rows of one tile of envs at most (bytes), unless a tile of 16 envs needs more.
+SCRATCH_BYTES = 32 * 2**20
 
 
 @numba.njit(**_JIT, inline="always")
@@ -138,12 +138,12 @@ def _kernel(  # noqa: C901
     on_hand0, backlog0, pipeline0, period0, node_up0, lane_up0 = state0
     initial_on_hand = fresh
     action, demand_in, lead_time, node_u, lane_u = noise
-    # In-kernel noise (when ``sample``): this period's uniforms are buffer[i, cursor] (as
-    # envs.noise.NoiseStream.draw reads them), turned into demand (into ``demand_in``) by
-    # _draw_demand's guide-table inverse CDF (envs.sampling) and into lead times by
+    # In-kernel noise (when ``sample``): this period's uniforms of env i are uniforms[i]
+    # (the rows envs.noise.NoiseStream.draw reads), turned into demand (into ``demand_in``)
+    # by _draw_demand's guide-table inverse CDF (envs.sampling) and into lead times by
     # counting CDF steps.
-    sample, buffer, cursor, n_demand = sampler[0], sampler[1], sampler[2], sampler[3]
-    stochastic, lead_steps, lead_support, base_lead = sampler[5]
+    sample, uniforms, n_demand = sampler[0], sampler[1], sampler[2]
+    stochastic, lead_steps, lead_support, base_lead = sampler[4]
     # The outputs of one length per env, likewise: rows of one block each (CompiledStep.buffers).
     (node_out, pipeline, period, node_up, lane_up, point_out, lane_out) = out[:7]
     costs, truncated, obs, final_obs, held = out[7:]
@@ -182,7 +182,7 @@ def _kernel(  # noqa: C901
     n_lead = num_stochastic if sample else 0
 
     if sample:  # this period's demand of every env (demand_in is its output here)
-        _draw_demand(buffer, cursor, period0, sampler[4], demand_in)
+        _draw_demand(uniforms, period0, sampler[3], demand_in)
     # Env indices are unsigned: numba indexes with a signed integer through a negative-index
     # fix-up, which would turn each contiguous loop over envs into a gather.
     num_envs_u, tile_u = np.uint64(num_envs), np.uint64(tile)
@@ -196,7 +196,7 @@ def _kernel(  # noqa: C901
             for j in range(num_stochastic):
                 e = stochastic[j]
                 for t in range(nt):
-                    u = buffer[i0 + t, cursor, n_demand + j]
+                    u = uniforms[i0 + t, n_demand + j]
                     k = 0
                     for r in range(lead_steps.shape[0]):
                         k += u >= lead_steps[r, j]
@@ -565,7 +565,7 @@ def _kernel(  # noqa: C901
                 u_up = node_up0[n, i0 + t]
                 if switches_up:
                     j = n_demand + n_lead + n
-                    u = buffer[i0 + t, cursor, j] if sample else node_u[i0 + t, n]
+                    u = uniforms[i0 + t, j] if sample else node_u[i0 + t, n]
                     u_up = u >= node_failure[n] if u_up else u < node_recovery[n]
                 node_up[n, i0 + t] = u_up
         for e in range(num_lanes):
@@ -573,7 +573,7 @@ def _kernel(  # noqa: C901
                 u_up = lane_up0[e, i0 + t]
                 if switches_up:
                     j = n_demand + n_lead + num_nodes + e
-                    u = buffer[i0 + t, cursor, j] if sample else lane_u[i0 + t, e]
+                    u = uniforms[i0 + t, j] if sample else lane_u[i0 + t, e]
                     u_up = u >= lane_failure[e] if u_up else u < lane_recovery[e]
                 lane_up[e, i0 + t] = u_up
         for t in range(nt):
@@ -616,15 +616,15 @@ def _kernel(  # noqa: C901
 
 
 @numba.njit(**_JIT)
-def _draw_demand(buffer, cursor, period0, tables, out):
-    """Demand of every env in this period from its uniforms ``buffer[i, cursor, :D]`` (as
+def _draw_demand(uniforms, period0, tables, out):
+    """Demand of every env in this period from its uniforms ``uniforms[i, :D]`` (as
     ``envs.sampling.StackedInverseCDF.sample``): the guide-table inverse CDF, finished by
     bisection in the few wide cells. Its own function (not inlined into the kernel), so
     the loop keeps its tables in registers instead of reloading them from the stack."""
     cdf, offsets, lengths, guide, wide, first_row, node_period = tables
     for i in range(out.shape[0]):
         for d in range(out.shape[1]):
-            u = buffer[i, cursor, d]
+            u = uniforms[i, d]
             row = first_row[d]
             if node_period[d] > 1:  # (an integer division costs ~40 cycles: seasons only)
                 row += period0[i] % node_period[d]
@@ -923,6 +923,7 @@ class CompiledStep:
         self._fresh = net.initial_on_hand.astype(self.dtype)
         self._no_uniforms = np.zeros((0, 0))
         self._demand_by_size: dict[int, np.ndarray] = {}
+        self._uniforms_by_size: dict[int, np.ndarray] = {}
         self._tables = None
         # The noise arrays passed when the kernel draws the noise itself (all empty; the
         # demand rows it draws into come from _demand_rows).
@@ -934,8 +935,7 @@ class CompiledStep:
         i0, f0 = np.zeros(1, dtype=np.int64), np.zeros(1)
         self._no_sampler = (
             False,
-            np.zeros((0, 0, 0)),
-            0,
+            np.zeros((0, 0)),
             0,
             (f0, i0, i0, i0, np.zeros(1, dtype=bool), i0, i0),
             (i0[:0], np.zeros((0, 0)), np.zeros((0, 1), dtype=np.int64), i0),
@@ -947,6 +947,13 @@ class CompiledStep:
         rows = self._scratch_by_tile.get(tile)
         if rows is None:
             rows = self._scratch_by_tile[tile] = _scratch(self.net, self.dtype, tile)
+        return rows
+
+    def _uniform_rows(self, num_envs: int, width: int) -> np.ndarray:
+        """The [B, W] rows this period's uniforms are gathered into (kept per B)."""
+        rows = self._uniforms_by_size.get(num_envs)
+        if rows is None or rows.shape[1] != width:
+            rows = self._uniforms_by_size[num_envs] = np.empty((num_envs, width))
         return rows
 
     def _demand_rows(self, num_envs: int) -> np.ndarray:
@@ -1052,9 +1059,14 @@ class CompiledStep:
             if demand_tables is None:
                 noise = noise.draw(state.period)
             else:
+                # This period's row of every env's buffer, gathered into contiguous rows in
+                # one pass (the buffer holds a block of periods per env: its rows are a
+                # block apart, and the kernel's loops would each miss the cache on them).
                 buffer, cursor = noise.next_uniforms()
+                uniforms = self._uniform_rows(b, buffer.shape[2])
+                np.copyto(uniforms, buffer[:, cursor])
                 n_demand = noise.num_demand_uniforms
-                sampler = (True, buffer, cursor, n_demand, demand_tables, lead_tables)
+                sampler = (True, uniforms, n_demand, demand_tables, lead_tables)
         action = np.ascontiguousarray(action, dtype=np.float64)
         if sampler[0]:  # the kernel draws the noise into the demand rows it is given
             flags = self._flags  # disruptions switch exactly where the network has them
@@ -1114,9 +1126,10 @@ class CompiledStep:
 
 
 def tile_size(net: Network, num_envs: int) -> int:
-    """Envs per tile of the kernel: as many as keep its working rows within
-    ``SCRATCH_BYTES`` (about a core's L2 cache; 16 at least, a multiple of 16 up to 256:
-    long enough loops over envs for vector instructions), and no more than ``num_envs``."""
+    """Envs per tile of the kernel: up to 256, the longer the loops over envs the better
+    they use vector instructions, but no more than keep the working rows within
+    ``SCRATCH_BYTES`` (16 at least, a multiple of 16 below 256), and no more than
+    ``num_envs``."""
     per_env = 8 * (11 * net.num_nodes + 10 * net.num_lanes + 5 * net.num_zones)
     tile = max(16, min(256, SCRATCH_BYTES // max(per_env, 1) // 16 * 16))
     return min(tile, num_envs)
