@@ -4,9 +4,9 @@ Env i draws from its own random stream, ``PCG64(SeedSequence(seed, spawn_key=(i,
 so its trajectory does not depend on how many envs run beside it, and two
 ``NoiseStream``s built with the same seed give the same demand and lead-time
 scenarios: run several policies through them and they are compared on common
-random numbers. Uniforms are drawn per env in blocks of periods (one generator
-call per env per block), then turned into demands and lead times for the whole
-batch at once.
+random numbers. Uniforms are drawn per env in blocks of periods (every env's block
+in one compiled call, ``envs.pcg64``: numpy's PCG64 doubles), then turned into demands
+and lead times for the whole batch at once.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from envs.network import Network
+from envs.pcg64 import fill_uniforms, stream_states
 
 
 @dataclass
@@ -93,19 +94,15 @@ class NoiseStream:
         if seed is None:
             seed = int(np.random.SeedSequence().entropy % (2**63))
         self.root_seed = seed
-        self.generators = [
-            np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(i,))))
-            for i in range(first_env, first_env + self.num_envs)
-        ]
+        # Each env's PCG64 state, stepped by compiled code (envs.pcg64: numpy's doubles).
+        self._states = stream_states(seed, first_env, self.num_envs)
         self._buffer = np.empty((self.num_envs, self.block, self.width))
         self._cursor = self.block
 
     def _refill(self) -> None:
+        # Uniforms of exactly 0 would map below every table entry; nudge them in.
         if self.width:
-            for i, gen in enumerate(self.generators):
-                gen.random(out=self._buffer[i])
-            # Uniforms of exactly 0 would map below every table entry; nudge them in.
-            np.maximum(self._buffer, np.finfo(float).tiny, out=self._buffer)
+            fill_uniforms(self._states, self._buffer, np.finfo(float).tiny)
         self._cursor = 0
 
     def next_uniforms(self) -> tuple[np.ndarray, int]:
