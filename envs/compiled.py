@@ -181,6 +181,10 @@ def _kernel(  # noqa: C901
     num_stochastic = stochastic.shape[0]
     n_lead = num_stochastic if sample else 0
 
+    # Whether some env's episode ends this period: only then are final observations built.
+    some_end = False
+    for i in range(num_envs):
+        some_end |= period0[i] + 1 >= episode_length
     if sample:  # this period's demand of every env (demand_in is its output here)
         _draw_demand(uniforms, period0, sampler[3], demand_in)
     # Env indices are unsigned: numba indexes with a signed integer through a negative-index
@@ -587,6 +591,9 @@ def _kernel(  # noqa: C901
         if not build_obs:
             continue
         state_out = (on_hand, backlog, pipeline, period, node_up, lane_up, last_demand)
+        if not some_end:  # no env ends this period: the observation is all there is
+            _observe(i0, nt, obs, state_out, inv_scale, layout)
+            continue
         _observe(i0, nt, final_obs, state_out, inv_scale, layout)
         ended = 0
         for i in range(i0, i0 + nt):
@@ -607,7 +614,8 @@ def _kernel(  # noqa: C901
                 zone_backlog[z, 0, i] = zero
                 zone_backlog[z, 1, i] = zero
             period[i] = 0
-        if ended:  # (envs that did not end get their final observation again)
+        if ended:  # (envs that did not end get their final observation again; rare: a
+            # step where episodes end, and in lockstep they end in every tile)
             _observe(i0, nt, obs, state_out, inv_scale, layout)
         else:
             for i in range(i0, i0 + nt):
