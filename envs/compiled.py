@@ -3,8 +3,10 @@
 ``CompiledStep`` does in one compiled loop what ``Simulator.step`` does with numpy calls:
 action mapping (``envs.actions``), the period of ``envs.transition`` (rationing, shipping,
 pipeline, demand, costs, arrivals, disruptions), the autoreset and the observation
-(``envs.observations``). Each env is a loop over its lanes and nodes on the network's CSR
-lane index, so a step costs O(B * (N + E)) with no Python overhead per node or lane.
+(``envs.observations``). The env axis is last in the kernel's arrays ([N, B], [E, L, B]),
+so each operation on a node or lane (on the network's CSR lane index) is one loop over a
+tile of envs, compiled to vector instructions; a step costs O(B * (N + E)) with no Python
+overhead per node or lane. ``State`` and ``Flows`` expose those arrays as [B, ...] views.
 It models every feature of the reference: demand zones served rank by rank through their
 fulfilment lanes (``serve_zones``), drop-ship, facility, handling and fulfilment costs,
 scheduled outages, and several SKUs sharing lane capacity, storage and trucks
@@ -779,11 +781,12 @@ def keep_freed_memory() -> bool:
 @dataclass
 class StepBuffers:
     """The arrays one compiled step writes (``CompiledStep.buffers``): the next state, the
-    flows, the costs, the truncation flags and the final observations, and the same arrays
-    as the kernel takes them (``out`` before and after the fresh ``obs``, and the zone
-    arrays). Arrays of one shape are the rows of one block there (per node: on-hand,
-    backlog, overflow; per demand point: last demand, demand, sales, filled, lost, backlog;
-    per lane: requested, clipped, shipped, received; the cost components and total)."""
+    flows, the costs, the truncation flags and the final observations ([B, ...] views), and
+    the same arrays as the kernel takes them, env axis last (``out`` before and after the
+    fresh ``obs``, and the zone arrays). Arrays of one shape are the rows of one block
+    there (per node: on-hand, backlog, overflow; per demand point: last demand, demand,
+    sales, filled, lost, backlog; per lane: requested, clipped, shipped, received; the cost
+    components and total)."""
 
     state: State
     flows: Flows
