@@ -140,7 +140,7 @@ def _kernel(  # noqa: C901
     on_hand0, backlog0, pipeline0, period0, node_up0, lane_up0 = state0
     initial_on_hand = fresh
     action, demand_in, lead_time, node_u, lane_u = noise
-    # In-kernel noise (when ``sample``): this period's uniforms of env i are uniforms[i]
+    # In-kernel noise (when ``sample``): this period's uniforms of env i are uniforms[:, i]
     # (the rows envs.noise.NoiseStream.draw reads), turned into demand (into ``demand_in``)
     # by _draw_demand's guide-table inverse CDF (envs.sampling) and into lead times by
     # counting CDF steps.
@@ -202,7 +202,7 @@ def _kernel(  # noqa: C901
             for j in range(num_stochastic):
                 e = stochastic[j]
                 for t in range(nt):
-                    u = uniforms[i0 + t, n_demand + j]
+                    u = uniforms[n_demand + j, i0 + t]
                     k = 0
                     for r in range(lead_steps.shape[0]):
                         k += u >= lead_steps[r, j]
@@ -210,7 +210,7 @@ def _kernel(  # noqa: C901
         else:
             for e in range(num_lanes):
                 for t in range(nt):
-                    lt[e, t] = lead_time[i0 + t, e]
+                    lt[e, t] = lead_time[e, i0 + t]
         # ---- action mapping (envs.actions.ActionMap.to_quantities), in float64
         if mode == _AS_QUANTITY:
             for e in range(num_lanes):
@@ -369,7 +369,7 @@ def _kernel(  # noqa: C901
                 backlog[n, i0 + t] = zero
         for d in range(num_demand):
             for t in range(nt):
-                flow_demand[d, i0 + t] = demand_in[i0 + t, d]  # drawn or given, in float64
+                flow_demand[d, i0 + t] = demand_in[d, i0 + t]  # drawn or given, in float64
                 last_demand[d, i0 + t] = flow_demand[d, i0 + t]
         for d in range(own_points):
             n = demand_nodes[d]
@@ -571,7 +571,7 @@ def _kernel(  # noqa: C901
                 u_up = node_up0[n, i0 + t]
                 if switches_up:
                     j = n_demand + n_lead + n
-                    u = uniforms[i0 + t, j] if sample else node_u[i0 + t, n]
+                    u = uniforms[j, i0 + t] if sample else node_u[n, i0 + t]
                     u_up = u >= node_failure[n] if u_up else u < node_recovery[n]
                 node_up[n, i0 + t] = u_up
         for e in range(num_lanes):
@@ -579,7 +579,7 @@ def _kernel(  # noqa: C901
                 u_up = lane_up0[e, i0 + t]
                 if switches_up:
                     j = n_demand + n_lead + num_nodes + e
-                    u = uniforms[i0 + t, j] if sample else lane_u[i0 + t, e]
+                    u = uniforms[j, i0 + t] if sample else lane_u[e, i0 + t]
                     u_up = u >= lane_failure[e] if u_up else u < lane_recovery[e]
                 lane_up[e, i0 + t] = u_up
         for t in range(nt):
@@ -627,16 +627,17 @@ def _kernel(  # noqa: C901
 
 @numba.njit(**_JIT)
 def _draw_demand(uniforms, period0, tables, out):
-    """Demand of every env in this period from its uniforms ``uniforms[i, :D]`` (as
+    """Demand [D, B] of every env in this period from its uniforms ``uniforms[:D, i]`` (as
     ``envs.sampling.StackedInverseCDF.sample``): the guide-table inverse CDF, finished by
     bisection in the few wide cells. Its own function (not inlined into the kernel), so
     the loop keeps its tables in registers instead of reloading them from the stack."""
     cdf, offsets, lengths, guide, wide, first_row, node_period = tables
-    for i in range(out.shape[0]):
-        for d in range(out.shape[1]):
-            u = uniforms[i, d]
+    for d in range(out.shape[0]):
+        seasonal = node_period[d] > 1
+        for i in range(out.shape[1]):
+            u = uniforms[d, i]
             row = first_row[d]
-            if node_period[d] > 1:  # (an integer division costs ~40 cycles: seasons only)
+            if seasonal:  # (an integer division costs ~40 cycles: seasons only)
                 row += period0[i] % node_period[d]
             key = row * _GUIDE_CELLS + np.int64(u * _GUIDE_CELLS)
             start = offsets[row]
@@ -653,7 +654,7 @@ def _draw_demand(uniforms, period0, tables, out):
                     else:
                         hi = mid
                 value = lo
-            out[i, d] = value
+            out[d, i] = value
 
 
 @numba.njit(**_JIT, inline="always")
@@ -934,7 +935,6 @@ class CompiledStep:
         self._fresh = net.initial_on_hand.astype(self.dtype)
         self._no_uniforms = np.zeros((0, 0))
         self._demand_by_size: dict[int, np.ndarray] = {}
-        self._uniforms_by_size: dict[int, np.ndarray] = {}
         self._tables = None
         # The noise arrays passed when the kernel draws the noise itself (all empty; the
         # demand rows it draws into come from _demand_rows).
@@ -960,19 +960,12 @@ class CompiledStep:
             rows = self._scratch_by_tile[tile] = _scratch(self.net, self.dtype, tile)
         return rows
 
-    def _uniform_rows(self, num_envs: int, width: int) -> np.ndarray:
-        """The [B, W] rows this period's uniforms are gathered into (kept per B)."""
-        rows = self._uniforms_by_size.get(num_envs)
-        if rows is None or rows.shape[1] != width:
-            rows = self._uniforms_by_size[num_envs] = np.empty((num_envs, width))
-        return rows
-
     def _demand_rows(self, num_envs: int) -> np.ndarray:
-        """The [B, D] float64 rows the kernel draws a period's demand into (kept per B:
+        """The [D, B] float64 rows the kernel draws a period's demand into (kept per B:
         the kernel reads them in the same call, so one array serves every step)."""
         rows = self._demand_by_size.get(num_envs)
         if rows is None:
-            rows = self._demand_by_size[num_envs] = np.empty((num_envs, self.net.num_demand_nodes))
+            rows = self._demand_by_size[num_envs] = np.empty((self.net.num_demand_nodes, num_envs))
         return rows
 
     def buffers(self, num_envs: int) -> StepBuffers:
@@ -1070,12 +1063,7 @@ class CompiledStep:
             if demand_tables is None:
                 noise = noise.draw(state.period)
             else:
-                # This period's row of every env's buffer, gathered into contiguous rows in
-                # one pass (the buffer holds a block of periods per env: its rows are a
-                # block apart, and the kernel's loops would each miss the cache on them).
-                buffer, cursor = noise.next_uniforms()
-                uniforms = self._uniform_rows(b, buffer.shape[2])
-                np.copyto(uniforms, buffer[:, cursor])
+                uniforms = noise.next_uniforms()
                 n_demand = noise.num_demand_uniforms
                 sampler = (True, uniforms, n_demand, demand_tables, lead_tables)
         action = np.ascontiguousarray(action, dtype=np.float64)
@@ -1090,10 +1078,10 @@ class CompiledStep:
             lane_u = noise.lane_disruption if noise.lane_disruption is not None else no
             drawn = (
                 action,
-                np.ascontiguousarray(noise.demand, dtype=np.float64),
-                np.ascontiguousarray(noise.lead_time, dtype=np.int64),
-                np.ascontiguousarray(node_u, dtype=np.float64),
-                np.ascontiguousarray(lane_u, dtype=np.float64),
+                np.ascontiguousarray(noise.demand.T, dtype=np.float64),  # [D, B]
+                np.ascontiguousarray(noise.lead_time.T, dtype=np.int64),  # env axis last
+                np.ascontiguousarray(node_u.T, dtype=np.float64),
+                np.ascontiguousarray(lane_u.T, dtype=np.float64),
             )
         # The state as the kernel reads it, env axis last: a step's own state (views of its
         # env-last arrays) as it is; any other state (a reset, a caller's) is copied so.

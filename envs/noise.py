@@ -96,7 +96,8 @@ class NoiseStream:
         self.root_seed = seed
         # Each env's PCG64 state, stepped by compiled code (envs.pcg64: numpy's doubles).
         self._states = stream_states(seed, first_env, self.num_envs)
-        self._buffer = np.empty((self.num_envs, self.block, self.width))
+        # Period-major, env axis last: a period's uniforms are one contiguous [width, B] block.
+        self._buffer = np.empty((self.block, self.width, self.num_envs))
         self._cursor = self.block
 
     def _refill(self) -> None:
@@ -105,13 +106,13 @@ class NoiseStream:
             fill_uniforms(self._states, self._buffer, np.finfo(float).tiny)
         self._cursor = 0
 
-    def next_uniforms(self) -> tuple[np.ndarray, int]:
-        """Advance every stream by one period: the buffer of uniforms [B, block, width] and
-        the index of this period's row in it (``envs.compiled`` reads them in place)."""
+    def next_uniforms(self) -> np.ndarray:
+        """Advance every stream by one period: this period's uniforms [width, B], env axis
+        last and contiguous (a view of the buffer; ``envs.compiled`` reads it in place)."""
         if self._cursor >= self.block:
             self._refill()
         self._cursor += 1
-        return self._buffer, self._cursor - 1
+        return self._buffer[self._cursor - 1]
 
     @property
     def num_demand_uniforms(self) -> int:
@@ -131,8 +132,7 @@ class NoiseStream:
 
     def draw(self, period: np.ndarray) -> Noise:
         """The next period's noise for every env, given each env's period index [B]."""
-        buffer, cursor = self.next_uniforms()
-        u = buffer[:, cursor]
+        u = self.next_uniforms().T  # [B, width]
         net = self.net
         demand = net.demand.draw(u[:, : self._n_demand], period)
         lead_time = self._base_lead_time

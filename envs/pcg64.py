@@ -52,17 +52,18 @@ def _mul_high(a, b):
 
 @numba.njit(cache=True, error_model="numpy", _nrt=False)
 def fill_uniforms(states, out, floor):
-    """Fill env i's block ``out[i]`` (in C order) with the next doubles of its stream,
-    each at least ``floor`` (``np.maximum(u, floor)``), advancing ``states`` [4, B] in
-    place. Envs are stepped side by side, 64 at a time: one stream's steps form a chain of
-    dependent multiplies, and independent chains overlap (in vector registers)."""
+    """Fill env i's uniforms ``out[:, :, i]`` ([periods, width, B]: period-major, env axis
+    last) with the next doubles of its stream, period by period, each at least ``floor``
+    (``np.maximum(u, floor)``), advancing ``states`` [4, B] in place. Envs are stepped side
+    by side, 64 at a time: one stream's steps form a chain of dependent multiplies, and
+    independent chains overlap (in vector registers)."""
     hi, lo, inc_hi, inc_lo = states[0], states[1], states[2], states[3]
-    num_envs = np.uint64(out.shape[0])
+    num_envs = np.uint64(out.shape[2])
     group = np.uint64(64)
     for g0 in range(np.uint64(0), num_envs, group):
         n = min(group, num_envs - g0)
-        for j in range(out.shape[1]):
-            for k in range(out.shape[2]):
+        for j in range(out.shape[0]):
+            for k in range(out.shape[1]):
                 for t in range(n):
                     i = g0 + t
                     # state = state * M + inc (mod 2**128)
@@ -75,4 +76,4 @@ def fill_uniforms(states, out, floor):
                     x = high ^ low
                     r = high >> _U58
                     x = (x >> r) | (x << ((np.uint64(64) - r) & _U64_6))
-                    out[i, j, k] = max((x >> _U11) * _TO_DOUBLE, floor)
+                    out[j, k, i] = max((x >> _U11) * _TO_DOUBLE, floor)

@@ -27,23 +27,23 @@ def numpy_doubles(seed: int, env: int, shape: tuple[int, ...], draws: int) -> li
 )
 def test_compiled_stream_is_numpys_pcg64(seed, first_env, num_envs, block, width):
     states = stream_states(seed, first_env, num_envs)
-    blocks = [np.empty((num_envs, block, width)) for _ in range(3)]
+    blocks = [np.empty((block, width, num_envs)) for _ in range(3)]  # period-major
     for out in blocks:
         fill_uniforms(states, out, 0.0)
     for i in range(num_envs):
         expected = numpy_doubles(seed, first_env + i, (block, width), 3)
         for out, want in zip(blocks, expected):
-            np.testing.assert_array_equal(out[i], want)
+            np.testing.assert_array_equal(out[:, :, i], want)
 
 
 def test_floor_is_applied_as_np_maximum():
     states = stream_states(7, 0, 3)
-    out = np.empty((3, 4, 2))
+    out = np.empty((4, 2, 3))
     fill_uniforms(states, out, 0.5)
     want = np.stack(
         [np.maximum(d[0], 0.5) for d in (numpy_doubles(7, i, (4, 2), 1) for i in range(3))]
     )
-    np.testing.assert_array_equal(out, want)
+    np.testing.assert_array_equal(out.transpose(2, 0, 1), want)
 
 
 def test_noise_stream_reads_each_env_stream_in_order():
@@ -51,8 +51,7 @@ def test_noise_stream_reads_each_env_stream_in_order():
     stream = NoiseStream(net, num_envs=5, seed=11, first_env=2, block=3)
     rows = []
     for _ in range(7):  # across three refills
-        buffer, cursor = stream.next_uniforms()
-        rows.append(buffer[:, cursor].copy())
+        rows.append(stream.next_uniforms().T.copy())  # [B, width]
     got = np.stack(rows, axis=1)  # [B, periods, width]
     for i in range(5):
         want = np.concatenate(numpy_doubles(11, 2 + i, (3, stream.width), 3))[:7]
