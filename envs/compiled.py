@@ -58,7 +58,7 @@ _INDEX = np.uint64
 # of each array passed to an inlined helper or iterated over were half of a step's time.
 _JIT = {"cache": True, "error_model": "numpy", "_nrt": False}
 # Working rows of one tile of envs at most (bytes), unless a tile of 16 envs needs more.
-SCRATCH_BYTES = 32 * 2**20
+SCRATCH_BYTES = 128 * 2**20
 
 
 @numba.njit(**_JIT, inline="always")
