@@ -331,10 +331,9 @@ def _kernel(  # noqa: C901
             for t in range(nt):
                 shipped[e, i0 + t] = ship[e, t]
         for n in range(num_nodes):  # units each node sends on its lanes (suppliers too)
-            _sum_lanes(ship, out_ptr, out_lanes, n, total, nt, zero)
+            _sum_lanes(ship, out_ptr, out_lanes, n, sent[n], nt, zero)
             supplies = is_supplier[n]
             for t in range(nt):
-                sent[n, t] = total[t]
                 oh[n, t] = on_hand0[n, i0 + t] - (zero if supplies else sent[n, t])
         # Lead time 0 lands at once.
         for e in range(num_lanes):
@@ -342,9 +341,8 @@ def _kernel(  # noqa: C901
             for t in range(nt):
                 landed[e, t] = ship[e, t] if lands and lt[e, t] == 0 else zero
         for n in range(num_nodes):
-            _sum_lanes(landed, in_ptr, in_lanes, n, total, nt, zero)
+            _sum_lanes(landed, in_ptr, in_lanes, n, inbound[n], nt, zero)
             for t in range(nt):
-                inbound[n, t] = total[t]
                 overflow[n, i0 + t] = zero
         _receive(i0, nt, oh, inbound, overflow, storage_capacity, sites, zero, tiny)
         # Pipeline advanced by one period; new shipments with lead time L >= 2 in slot L-2.
@@ -389,9 +387,7 @@ def _kernel(  # noqa: C901
                 lost[d, i] = shortfall - kept
                 sales[d, i] = sold
                 filled[d, i] = min(dem, max(stock - old_backlog, zero))
-        for t in range(nt):  # (zones: env by env, as the reference)
-            if not num_zones:
-                break
+        for t in range(nt if num_zones else np.uint64(0)):  # zones: env by env
             i = i0 + t
             # Suppliers drop-ship what their capacity has left after this period's orders.
             for n in range(num_nodes):
@@ -545,9 +541,7 @@ def _kernel(  # noqa: C901
 
         # ---- 5. advance to t+1: arrivals land (overflow disposed of), disruptions switch
         for n in range(num_nodes):
-            _sum_lanes(arriving, in_ptr, in_lanes, n, total, nt, zero)
-            for t in range(nt):
-                inbound[n, t] = total[t]
+            _sum_lanes(arriving, in_ptr, in_lanes, n, inbound[n], nt, zero)
         _receive(i0, nt, oh, inbound, overflow, storage_capacity, sites, zero, tiny)
         for n in overflow_nodes:
             weight = overflow_cost[n]
@@ -932,6 +926,7 @@ class CompiledStep:
             self.num_features = len(layout.names)
         self._landed_cost, self._zones, self._skus = _feature_arrays(net, self.dtype)
         self._scratch_by_tile: dict[int, tuple] = {}
+        self._scratch_bytes_per_env = _nbytes(_scratch(net, self.dtype, 1))
         self._fresh = net.initial_on_hand.astype(self.dtype)
         self._no_uniforms = np.zeros((0, 0))
         self._demand_by_size: dict[int, np.ndarray] = {}
@@ -954,7 +949,7 @@ class CompiledStep:
 
     def _scratch(self, num_envs: int) -> tuple:
         """The kernel's working rows for ``num_envs`` envs, one tile's worth (kept per tile)."""
-        tile = tile_size(self.net, num_envs)
+        tile = tile_size(self._scratch_bytes_per_env, num_envs)
         rows = self._scratch_by_tile.get(tile)
         if rows is None:
             rows = self._scratch_by_tile[tile] = _scratch(self.net, self.dtype, tile)
@@ -1124,14 +1119,20 @@ class CompiledStep:
         return nxt, out.costs, flows, truncated, obs, final_obs
 
 
-def tile_size(net: Network, num_envs: int) -> int:
+def tile_size(bytes_per_env: int, num_envs: int) -> int:
     """Envs per tile of the kernel: up to 256, the longer the loops over envs the better
-    they use vector instructions, but no more than keep the working rows within
-    ``SCRATCH_BYTES`` (16 at least, a multiple of 16 below 256), and no more than
-    ``num_envs``."""
-    per_env = 8 * (11 * net.num_nodes + 10 * net.num_lanes + 5 * net.num_zones)
-    tile = max(16, min(256, SCRATCH_BYTES // max(per_env, 1) // 16 * 16))
+    they use vector instructions, but no more than keep the working rows
+    (``bytes_per_env`` each) within ``SCRATCH_BYTES`` (16 at least, a multiple of 16 below
+    256), and no more than ``num_envs``."""
+    tile = max(16, min(256, SCRATCH_BYTES // max(bytes_per_env, 1) // 16 * 16))
     return min(tile, num_envs)
+
+
+def _nbytes(arrays) -> int:
+    """Bytes of the arrays in a nest of tuples (``_scratch``)."""
+    if isinstance(arrays, np.ndarray):
+        return arrays.nbytes
+    return sum(_nbytes(a) for a in arrays)
 
 
 def _scratch(net: Network, dtype: np.dtype, tile: int) -> tuple:

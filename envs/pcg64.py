@@ -23,7 +23,7 @@ import numpy as np
 _MULT_HI = np.uint64(0x2360ED051FC65DA4)
 _MULT_LO = np.uint64(0x4385DF649FCCF645)
 _LOW32 = np.uint64(0xFFFFFFFF)
-_U32, _U11, _U58, _U64_6 = np.uint64(32), np.uint64(11), np.uint64(58), np.uint64(63)
+_U32, _U11, _U58, _MASK63 = np.uint64(32), np.uint64(11), np.uint64(58), np.uint64(63)
 _ONE = np.uint64(1)
 _TO_DOUBLE = 1.0 / 9007199254740992.0  # 2**-53
 
@@ -75,5 +75,5 @@ def fill_uniforms(states, out, floor):
                     # XSL-RR output: (hi ^ lo) rotated right by hi >> 58
                     x = high ^ low
                     r = high >> _U58
-                    x = (x >> r) | (x << ((np.uint64(64) - r) & _U64_6))
+                    x = (x >> r) | (x << ((np.uint64(64) - r) & _MASK63))
                     out[j, k, i] = max((x >> _U11) * _TO_DOUBLE, floor)
